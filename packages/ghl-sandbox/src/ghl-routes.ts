@@ -1,0 +1,345 @@
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import { faultBody, ghlError, ghlValidationError, MESSAGES } from './ghl-errors.js';
+import type { RateLimitState } from './rate-limiter.js';
+import type { RecordedCall, SandboxContact, SandboxTask } from './schemas.js';
+import type { SandboxState } from './state.js';
+
+type ParsedBody = { kind: 'none' } | { kind: 'json'; value: unknown } | { kind: 'invalid'; message: string };
+
+/** What one GHL request carries through the middleware chain. */
+interface CallContext {
+  call: RecordedCall;
+  /** Location of the presented token; undefined when the token is missing or unknown. */
+  locationId: string | undefined;
+  body: ParsedBody;
+  rateHeadersSet: boolean;
+}
+
+function contextOf(res: Response): CallContext {
+  return (res.locals as { ghl: CallContext }).ghl;
+}
+
+function setRateHeaders(res: Response, limits: RateLimitState): void {
+  res.setHeader('X-RateLimit-Max', String(limits.burstLimit));
+  res.setHeader('X-RateLimit-Remaining', String(limits.burstRemaining));
+  res.setHeader('X-RateLimit-Interval-Milliseconds', String(limits.burstIntervalMs));
+  res.setHeader('X-RateLimit-Limit-Daily', String(limits.dailyLimit));
+  res.setHeader('X-RateLimit-Daily-Remaining', String(limits.dailyRemaining));
+  contextOf(res).rateHeadersSet = true;
+}
+
+/**
+ * The one way a GHL route answers: records the answer in the call log and, when the token is known,
+ * adds GHL's rate-limit headers (GHL sends them on every response, DESIGN §5). A request answered
+ * before the rate-limit step (bad Version, a fault) shows the budget without being counted.
+ */
+function answer(state: SandboxState, res: Response, status: number, body: unknown): void {
+  const context = contextOf(res);
+  context.call.status = status;
+  context.call.responseBody = body;
+  if (!context.rateHeadersSet && context.locationId !== undefined) {
+    setRateHeaders(res, state.rateLimiter.peek(context.locationId));
+  }
+  res.status(status).json(body);
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+function recordCall(state: SandboxState): RequestHandler {
+  return (req, res, next) => {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined) continue;
+      // Never record a token, not even a wrong one (DESIGN §2.4: no secret ever).
+      headers[name] =
+        name === 'authorization' ? 'Bearer [redacted]' : Array.isArray(value) ? value.join(', ') : value;
+    }
+    const query: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.query)) {
+      if (typeof value === 'string') query[name] = value;
+      else if (Array.isArray(value)) query[name] = value.map(String).join(',');
+    }
+    const token = BEARER.exec(req.headers.authorization ?? '')?.[1];
+    const locationId = token === undefined ? undefined : state.locationOfToken(token);
+    const call: RecordedCall = {
+      at: new Date().toISOString(),
+      method: req.method,
+      path: req.path,
+      query,
+      headers,
+      ...(locationId !== undefined && { tokenLocationId: locationId }),
+      body: undefined,
+      status: 0,
+      responseBody: undefined,
+    };
+    state.calls.push(call);
+    const context: CallContext = { call, locationId, body: { kind: 'none' }, rateHeadersSet: false };
+    (res.locals as { ghl: CallContext }).ghl = context;
+    next();
+  };
+}
+
+/** Runs after express.text: keeps the raw text so that bad JSON can be answered 400 and still recorded. */
+const parseBody: RequestHandler = (req, res, next) => {
+  const raw: unknown = req.body;
+  const context = contextOf(res);
+  if (typeof raw === 'string' && raw.length > 0) {
+    try {
+      const value: unknown = JSON.parse(raw);
+      context.body = { kind: 'json', value };
+      context.call.body = value;
+    } catch (error) {
+      context.body = { kind: 'invalid', message: error instanceof Error ? error.message : 'Invalid JSON' };
+      context.call.body = raw;
+    }
+  }
+  next();
+};
+
+/**
+ * Faults come after recording (the call shows in the log) and before every normal check, so a 500
+ * fault answers 500 whatever the token, like an outage in front of GHL's auth would.
+ */
+function applyFaults(state: SandboxState): RequestHandler {
+  return (req, res, next) => {
+    const fault = state.faults.take(req.path);
+    if (!fault) {
+      next();
+      return;
+    }
+    const act = (): void => {
+      const context = contextOf(res);
+      if (fault.resetConnection) {
+        context.call.status = 0;
+        req.socket.destroy();
+        return;
+      }
+      for (const [name, value] of Object.entries(fault.headers ?? {})) res.setHeader(name, value);
+      if (fault.status === undefined && fault.body === undefined) {
+        next();
+        return;
+      }
+      const status = fault.status ?? 200;
+      if (status === 429) {
+        // A 429 must look like GHL's: the burst budget shows nothing left (DESIGN §5).
+        const limits =
+          context.locationId === undefined
+            ? state.rateLimiter.fresh()
+            : state.rateLimiter.peek(context.locationId);
+        setRateHeaders(res, { ...limits, burstRemaining: 0 });
+      }
+      answer(state, res, status, fault.body === undefined ? faultBody(status) : fault.body);
+    };
+    if (fault.latencyMs !== undefined && fault.latencyMs > 0) state.delay(fault.latencyMs, act);
+    else act();
+  };
+}
+
+/** Step 1: GHL answers 401, not 400, for a missing or unknown Version header (ghl-api-notes §3, §6). */
+function checkVersion(state: SandboxState): RequestHandler {
+  return (req, res, next) => {
+    const header = req.headers.version;
+    const version = Array.isArray(header) ? header.join(', ') : header;
+    if (version === undefined || version === '') {
+      answer(state, res, 401, ghlError(401, MESSAGES.versionMissing));
+    } else if (!state.supportedVersions.has(version)) {
+      answer(state, res, 401, ghlError(401, MESSAGES.versionInvalid));
+    } else {
+      next();
+    }
+  };
+}
+
+/** Step 2: a missing, malformed or unknown bearer token is a 401 "Invalid JWT" (issue #213). */
+function checkToken(state: SandboxState): RequestHandler {
+  return (_req, res, next) => {
+    if (contextOf(res).locationId === undefined)
+      answer(state, res, 401, ghlError(401, MESSAGES.invalidToken));
+    else next();
+  };
+}
+
+/** Step 3: the burst window and the day, per location of the token (DESIGN §5). */
+function checkRateLimit(state: SandboxState): RequestHandler {
+  return (_req, res, next) => {
+    const context = contextOf(res);
+    if (context.locationId === undefined) {
+      next();
+      return;
+    }
+    const decision = state.rateLimiter.consume(context.locationId);
+    setRateHeaders(res, decision);
+    if (decision.allowed) next();
+    else answer(state, res, 429, ghlError(429, MESSAGES.tooManyRequests));
+  };
+}
+
+/**
+ * Step 4 for PUT …/completed: class-validator with `forbidNonWhitelisted`, as GHL's NestJS DTOs do —
+ * unknown properties are 422 (issue #262), and 422 messages are arrays (UnprocessableDTO).
+ */
+function validateCompletedBody(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return ['completed must be a boolean value'];
+  }
+  const messages: string[] = [];
+  for (const key of Object.keys(value)) {
+    if (key !== 'completed') messages.push(`property ${key} should not exist`);
+  }
+  if (typeof (value as { completed?: unknown }).completed !== 'boolean') {
+    messages.push('completed must be a boolean value');
+  }
+  return messages;
+}
+
+/** Step 5: the contact must exist (404) and belong to the token's location (403, issue #213). */
+function resolveContact(state: SandboxState, res: Response, contactId: string): SandboxContact | undefined {
+  const contact = state.contact(contactId);
+  if (!contact) {
+    answer(state, res, 404, ghlError(404, MESSAGES.contactNotFound));
+    return undefined;
+  }
+  if (contact.locationId !== contextOf(res).locationId) {
+    answer(state, res, 403, ghlError(403, MESSAGES.wrongLocation));
+    return undefined;
+  }
+  return contact;
+}
+
+function resolveTask(
+  state: SandboxState,
+  res: Response,
+  contactId: string,
+  taskId: string,
+): SandboxTask | undefined {
+  const task = state.task(taskId);
+  if (!task || task.contactId !== contactId) {
+    answer(state, res, 404, ghlError(404, MESSAGES.taskNotFound));
+    return undefined;
+  }
+  return task;
+}
+
+/** TaskSchema of the contacts document: no locationId, no updatedAt. */
+function toGhlTask(task: SandboxTask): Record<string, unknown> {
+  return {
+    id: task.id,
+    title: task.title,
+    body: task.body,
+    assignedTo: task.assignedTo,
+    dueDate: task.dueDate,
+    completed: task.completed,
+    contactId: task.contactId,
+  };
+}
+
+function param(req: Request, name: string): string {
+  const value: unknown = (req.params as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value : '';
+}
+
+/** GHL's API routes, with the checks in the order the real API applies them. */
+export function createGhlRouter(state: SandboxState): express.Router {
+  const router = express.Router();
+  const guard = [checkVersion(state), checkToken(state), checkRateLimit(state)];
+
+  router.put('/contacts/:contactId/tasks/:taskId/completed', ...guard, (req, res) => {
+    const context = contextOf(res);
+    if (context.body.kind === 'invalid') {
+      answer(state, res, 400, ghlError(400, context.body.message));
+      return;
+    }
+    // An empty body reaches the validator as {}, as with NestJS's body parser.
+    const value = context.body.kind === 'json' ? context.body.value : {};
+    const messages = validateCompletedBody(value);
+    if (messages.length > 0) {
+      answer(state, res, 422, ghlValidationError(messages));
+      return;
+    }
+    const contactId = param(req, 'contactId');
+    const taskId = param(req, 'taskId');
+    if (!resolveContact(state, res, contactId) || !resolveTask(state, res, contactId, taskId)) return;
+    const task = state.setTaskCompleted(taskId, (value as { completed: boolean }).completed);
+    if (task) answer(state, res, 200, { task: toGhlTask(task) });
+  });
+
+  router.get('/contacts/search/duplicate', ...guard, (req, res) => {
+    const { locationId, email } = contextOf(res).call.query;
+    if (locationId === undefined || locationId === '') {
+      // A missing required query parameter is a class-validator 422, like a missing body field (issue #31).
+      answer(
+        state,
+        res,
+        422,
+        ghlValidationError(['locationId should not be empty', 'locationId must be a string']),
+      );
+      return;
+    }
+    if (locationId !== contextOf(res).locationId) {
+      answer(state, res, 403, ghlError(403, MESSAGES.wrongLocation));
+      return;
+    }
+    // The query string is already URL-decoded here; an unencoded '+' has become a space, which is why
+    // GHL's document tells callers to send test%2Babc%40gmail.com.
+    const contact = email ? state.contactByEmail(locationId, email) : undefined;
+    // GHL's document gives this 200 no schema at all; `{contact: {...} | null}` is what clients read
+    // (ghl-api-notes §1.4).
+    answer(state, res, 200, {
+      contact: contact
+        ? {
+            id: contact.id,
+            locationId: contact.locationId,
+            email: contact.email,
+            firstName: contact.firstName,
+            lastName: contact.lastName,
+          }
+        : null,
+    });
+  });
+
+  router.get('/contacts/:contactId/tasks/:taskId', ...guard, (req, res) => {
+    const contactId = param(req, 'contactId');
+    if (!resolveContact(state, res, contactId)) return;
+    const task = resolveTask(state, res, contactId, param(req, 'taskId'));
+    if (task) answer(state, res, 200, { task: toGhlTask(task) });
+  });
+
+  router.get('/contacts/:contactId/tasks', ...guard, (req, res) => {
+    const contactId = param(req, 'contactId');
+    if (!resolveContact(state, res, contactId)) return;
+    answer(state, res, 200, { tasks: state.tasksOfContact(contactId).map(toGhlTask) });
+  });
+
+  return router;
+}
+
+/** Installs the GHL side: record → parse → faults → routes → 404 → errors. */
+export function installGhlApi(app: express.Express, state: SandboxState): void {
+  app.use(recordCall(state));
+  // Raw text for every content type: bad JSON must reach the route (to be answered 400 after the
+  // Version/token/rate checks) and be recorded as sent.
+  app.use(express.text({ type: () => true, limit: '1mb' }));
+  app.use(parseBody);
+  app.use(applyFaults(state));
+  app.use(createGhlRouter(state));
+  app.use((req, res) => {
+    // NestJS's default for an unknown route.
+    answer(state, res, 404, ghlError(404, `Cannot ${req.method} ${req.path}`));
+  });
+  const onError: ErrorRequestHandler = (error: unknown, _req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const status =
+      typeof error === 'object' && error !== null && 'status' in error && typeof error.status === 'number'
+        ? error.status
+        : 500;
+    if (status >= 500) {
+      answer(state, res, 500, faultBody(500));
+    } else {
+      answer(state, res, status, ghlError(status, error instanceof Error ? error.message : 'Bad Request'));
+    }
+  };
+  app.use(onError);
+}

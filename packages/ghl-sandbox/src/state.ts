@@ -1,0 +1,181 @@
+import { CallLog } from './call-log.js';
+import { FaultStore } from './faults.js';
+import { RateLimiter } from './rate-limiter.js';
+import type { SandboxContact, SandboxOptions, SandboxSeed, SandboxTask } from './schemas.js';
+
+/** Thrown by `seed` when the seed refers to something that does not exist. */
+export class SeedError extends Error {
+  override name = 'SeedError';
+}
+
+export const DEFAULT_OPTIONS: Required<SandboxOptions> = {
+  burstLimit: 100,
+  burstIntervalMs: 10_000,
+  dailyLimit: 200_000,
+  supportedVersions: ['2021-07-28'],
+};
+
+/**
+ * Everything the sandbox knows: locations and their tokens, contacts, tasks, the call log, injected
+ * faults and rate counters. Every lookup on the request path is a Map get (no scans), so the sandbox
+ * stays cheap enough to benchmark a worker against.
+ */
+export class SandboxState {
+  readonly options: Required<SandboxOptions>;
+  readonly calls = new CallLog(10_000);
+  readonly faults = new FaultStore();
+  readonly rateLimiter: RateLimiter;
+  readonly supportedVersions: ReadonlySet<string>;
+
+  readonly #locationTokens = new Map<string, string[]>();
+  readonly #tokenLocation = new Map<string, string>();
+  readonly #contacts = new Map<string, SandboxContact>();
+  /** `${locationId}\n${lower-case email}` → contact id, for the duplicate search. */
+  readonly #contactByEmail = new Map<string, string>();
+  readonly #tasks = new Map<string, SandboxTask>();
+  readonly #tasksByContact = new Map<string, Set<string>>();
+  readonly #delays = new Set<NodeJS.Timeout>();
+
+  constructor(options: SandboxOptions = {}) {
+    this.options = {
+      burstLimit: options.burstLimit ?? DEFAULT_OPTIONS.burstLimit,
+      burstIntervalMs: options.burstIntervalMs ?? DEFAULT_OPTIONS.burstIntervalMs,
+      dailyLimit: options.dailyLimit ?? DEFAULT_OPTIONS.dailyLimit,
+      supportedVersions: options.supportedVersions ?? DEFAULT_OPTIONS.supportedVersions,
+    };
+    this.rateLimiter = new RateLimiter(
+      this.options.burstLimit,
+      this.options.burstIntervalMs,
+      this.options.dailyLimit,
+    );
+    this.supportedVersions = new Set(this.options.supportedVersions);
+  }
+
+  /** Adds (or replaces, by id) locations, contacts and tasks. Validates references before changing anything. */
+  seed(seed: SandboxSeed): void {
+    const seededContacts = new Map((seed.contacts ?? []).map((contact) => [contact.id, contact]));
+    for (const task of seed.tasks ?? []) {
+      if (!seededContacts.has(task.contactId) && !this.#contacts.has(task.contactId)) {
+        throw new SeedError(`task ${task.id} refers to unknown contact ${task.contactId}`);
+      }
+    }
+
+    for (const location of seed.locations ?? []) {
+      for (const token of this.#locationTokens.get(location.id) ?? []) {
+        if (this.#tokenLocation.get(token) === location.id) this.#tokenLocation.delete(token);
+      }
+      this.#locationTokens.set(location.id, [...location.tokens]);
+      for (const token of location.tokens) this.#tokenLocation.set(token, location.id);
+    }
+
+    for (const contact of seed.contacts ?? []) {
+      const previous = this.#contacts.get(contact.id);
+      if (previous?.email !== undefined) {
+        const key = emailKey(previous.locationId, previous.email);
+        if (this.#contactByEmail.get(key) === previous.id) this.#contactByEmail.delete(key);
+      }
+      this.#contacts.set(contact.id, { ...contact });
+      if (contact.email !== undefined) {
+        this.#contactByEmail.set(emailKey(contact.locationId, contact.email), contact.id);
+      }
+      // A contact that moved to another location takes its tasks along.
+      for (const taskId of this.#tasksByContact.get(contact.id) ?? []) {
+        const task = this.#tasks.get(taskId);
+        if (task) task.locationId = contact.locationId;
+      }
+    }
+
+    for (const task of seed.tasks ?? []) {
+      const contact = this.#contacts.get(task.contactId);
+      if (!contact) throw new SeedError(`task ${task.id} refers to unknown contact ${task.contactId}`);
+      const previous = this.#tasks.get(task.id);
+      if (previous) this.#tasksByContact.get(previous.contactId)?.delete(task.id);
+      this.#tasks.set(task.id, {
+        id: task.id,
+        contactId: task.contactId,
+        locationId: contact.locationId,
+        title: task.title ?? '',
+        ...(task.body !== undefined && { body: task.body }),
+        ...(task.assignedTo !== undefined && { assignedTo: task.assignedTo }),
+        ...(task.dueDate !== undefined && { dueDate: task.dueDate }),
+        completed: task.completed ?? false,
+      });
+      let ids = this.#tasksByContact.get(task.contactId);
+      if (!ids) {
+        ids = new Set();
+        this.#tasksByContact.set(task.contactId, ids);
+      }
+      ids.add(task.id);
+    }
+  }
+
+  locationOfToken(token: string): string | undefined {
+    return this.#tokenLocation.get(token);
+  }
+
+  hasLocation(locationId: string): boolean {
+    return this.#locationTokens.has(locationId);
+  }
+
+  contact(contactId: string): SandboxContact | undefined {
+    return this.#contacts.get(contactId);
+  }
+
+  /** Case-insensitive, like GHL's duplicate search on email. */
+  contactByEmail(locationId: string, email: string): SandboxContact | undefined {
+    const id = this.#contactByEmail.get(emailKey(locationId, email));
+    return id === undefined ? undefined : this.#contacts.get(id);
+  }
+
+  task(taskId: string): SandboxTask | undefined {
+    return this.#tasks.get(taskId);
+  }
+
+  tasksOfContact(contactId: string): SandboxTask[] {
+    const result: SandboxTask[] = [];
+    for (const id of this.#tasksByContact.get(contactId) ?? []) {
+      const task = this.#tasks.get(id);
+      if (task) result.push(task);
+    }
+    return result;
+  }
+
+  setTaskCompleted(taskId: string, completed: boolean): SandboxTask | undefined {
+    const task = this.#tasks.get(taskId);
+    if (!task) return undefined;
+    task.completed = completed;
+    task.updatedAt = new Date().toISOString();
+    return task;
+  }
+
+  /** Runs `fn` after `ms` unless `cancelDelays` comes first (so closing never waits on a latency fault). */
+  delay(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.#delays.delete(timer);
+      fn();
+    }, ms);
+    this.#delays.add(timer);
+  }
+
+  cancelDelays(): void {
+    for (const timer of this.#delays) clearTimeout(timer);
+    this.#delays.clear();
+  }
+
+  /** Data, calls, faults and rate counters: a fresh sandbox with the same options. */
+  reset(): void {
+    this.#locationTokens.clear();
+    this.#tokenLocation.clear();
+    this.#contacts.clear();
+    this.#contactByEmail.clear();
+    this.#tasks.clear();
+    this.#tasksByContact.clear();
+    this.calls.clear();
+    this.faults.clear();
+    this.rateLimiter.clear();
+  }
+}
+
+function emailKey(locationId: string, email: string): string {
+  return `${locationId}\n${email.toLowerCase()}`;
+}
