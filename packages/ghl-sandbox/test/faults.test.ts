@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { loadGhlContract, waitFor } from '@closeloop/test-support';
+import { startSandbox, type RunningSandbox } from '../src/index.js';
+import {
+  C1,
+  T1,
+  T2,
+  TOKEN_L1,
+  VERSION,
+  callGhl,
+  completePath,
+  rateHeaders,
+  resetAndSeed,
+} from './helpers.js';
+
+let sandbox: RunningSandbox;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ burstLimit: 10_000 });
+});
+
+afterAll(async () => {
+  await sandbox.close();
+});
+
+beforeEach(async () => {
+  await resetAndSeed(sandbox.control);
+});
+
+const put = (taskId = T1, token?: string) =>
+  callGhl(sandbox.url, {
+    method: 'PUT',
+    path: completePath(C1, taskId),
+    body: { completed: true },
+    ...(token !== undefined && { token }),
+  });
+
+describe('injected faults', () => {
+  it('When a 500 fault is injected for the next 2 calls, then exactly those 2 answer 500, whatever the token, and the third is served', async () => {
+    await sandbox.control.injectFault({ status: 500, count: 2 });
+
+    const first = await put(T1, 'unknown-token');
+    const second = await put();
+    const third = await put();
+
+    expect([first.status, second.status, third.status]).toEqual([500, 500, 200]);
+    expect(first.contract?.documented).toBe(false);
+    expect(first.body).toEqual({ statusCode: 500, message: 'Internal server error' });
+    expect((await sandbox.control.getTask(T1))?.completed).toBe(true);
+  });
+
+  it('When a fault has no count and no ratio, then it applies to the next call only', async () => {
+    await sandbox.control.injectFault({ status: 503 });
+
+    expect((await put()).status).toBe(503);
+    expect((await put()).status).toBe(200);
+  });
+
+  it('When a 500 fault answers, then the task is left unchanged and the call is recorded with status 500', async () => {
+    await sandbox.control.injectFault({ status: 500 });
+    await put();
+
+    expect((await sandbox.control.getTask(T1))?.completed).toBe(false);
+    const [call] = await sandbox.control.calls({ path: T1 });
+    expect(call).toMatchObject({ method: 'PUT', status: 500, body: { completed: true } });
+  });
+
+  it('When a 429 fault is injected, then the answer carries the X-RateLimit-* headers with Remaining 0 and the extra headers given', async () => {
+    await sandbox.control.injectFault({ status: 429, headers: { 'retry-after': '2' } });
+    const response = await put();
+
+    expect(response.status).toBe(429);
+    expect(response.contract?.documented).toBe(false);
+    expect(response.body).toMatchObject({ statusCode: 429 });
+    expect(rateHeaders(response.headers)).toEqual({
+      max: '10000',
+      remaining: '0',
+      interval: '10000',
+      dailyLimit: '200000',
+      dailyRemaining: '200000',
+    });
+    expect(response.headers.get('retry-after')).toBe('2');
+  });
+
+  it('When a fault gives a body, then the answer has that body', async () => {
+    await sandbox.control.injectFault({
+      status: 401,
+      body: {
+        statusCode: 401,
+        message: 'The token is not authorized for this scope.',
+        error: 'Unauthorized',
+      },
+    });
+    const response = await put();
+
+    expect(response.status).toBe(401);
+    expect(response.body).toMatchObject({ message: 'The token is not authorized for this scope.' });
+  });
+
+  it("When a fault gives a body but no status, then the answer is 200 with that body, which GHL's OpenAPI document rejects", async () => {
+    await sandbox.control.injectFault({ body: { task: { id: 42, completed: 'yes' } } });
+    const response = await fetch(`${sandbox.url}${completePath()}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN_L1}`, version: VERSION, 'content-type': 'application/json' },
+      body: JSON.stringify({ completed: true }),
+    });
+    const body: unknown = await response.json();
+    const check = (await loadGhlContract()).checkResponse('PUT', completePath(), response.status, body);
+
+    expect(response.status).toBe(200);
+    expect(body).toEqual({ task: { id: 42, completed: 'yes' } });
+    // A schema-breaking 200 on purpose: lets the client's GHL_BAD_RESPONSE path be tested.
+    expect(check.errors.length).toBeGreaterThan(0);
+  });
+
+  it('When a fault has ratio 1 and count 3, then the next 3 matching calls fail and the fault is spent', async () => {
+    await sandbox.control.injectFault({ status: 502, ratio: 1, count: 3 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i += 1) statuses.push((await put()).status);
+
+    expect(statuses).toEqual([502, 502, 502, 200, 200]);
+  });
+
+  it('When a fault has ratio 0, then no call fails', async () => {
+    await sandbox.control.injectFault({ status: 500, ratio: 0 });
+    const statuses = new Set<number>();
+    for (let i = 0; i < 20; i += 1) statuses.add((await put()).status);
+
+    expect([...statuses]).toEqual([200]);
+  });
+
+  it('When a fault has ratio 0.25, then about a quarter of 200 calls fail until the faults are cleared', async () => {
+    await sandbox.control.injectFault({ status: 500, ratio: 0.25 });
+    let failed = 0;
+    for (let i = 0; i < 200; i += 1) if ((await put()).status === 500) failed += 1;
+    await sandbox.control.clearFaults();
+
+    expect(failed).toBeGreaterThanOrEqual(40);
+    expect(failed).toBeLessThanOrEqual(60);
+    expect((await put()).status).toBe(200);
+  });
+
+  it('When a fault names a task, then only calls for that task fail', async () => {
+    await sandbox.control.injectFault({ status: 500, taskId: T2 });
+
+    expect((await put(T1)).status).toBe(200);
+    expect((await put(T2)).status).toBe(500);
+    expect((await put(T2)).status).toBe(200);
+  });
+
+  it('When a fault gives only a latency, then the answer is normal but late', async () => {
+    await sandbox.control.injectFault({ latencyMs: 300 });
+    const started = performance.now();
+    const response = await put();
+    const elapsed = performance.now() - started;
+
+    expect(response.status).toBe(200);
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect((await sandbox.control.getTask(T1))?.completed).toBe(true);
+  });
+
+  it('When a fault resets the connection, then the caller gets a socket error and the call is recorded with status 0', async () => {
+    await sandbox.control.injectFault({ resetConnection: true });
+
+    const error = await put().then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    // undici's "fetch failed" whose cause is the socket closed by the other side (checked by shape:
+    // jest's VM realm makes instanceof TypeError fail).
+    expect(error).toMatchObject({ message: 'fetch failed', cause: { code: 'UND_ERR_SOCKET' } });
+    expect((await sandbox.control.getTask(T1))?.completed).toBe(false);
+    const [call] = await sandbox.control.calls({ path: T1 });
+    expect(call?.status).toBe(0);
+    expect((await put()).status).toBe(200);
+  });
+
+  it('When the faults are cleared, then calls are served normally', async () => {
+    await sandbox.control.injectFault({ status: 500, count: 5 });
+    await sandbox.control.clearFaults();
+
+    expect((await put()).status).toBe(200);
+  });
+
+  it('When a fault is rejected as invalid, then the control client throws', async () => {
+    await expect(sandbox.control.injectFault({ ratio: 2 })).rejects.toThrow(/400/);
+  });
+});
+
+describe('closing with a slow call in flight', () => {
+  it('When the sandbox closes while a latency fault holds a call, then close() does not wait for it and the caller gets an error', async () => {
+    const local = await startSandbox();
+    await resetAndSeed(local.control);
+    await local.control.injectFault({ latencyMs: 60_000 });
+    const pending = callGhl(local.url, {
+      method: 'PUT',
+      path: completePath(),
+      body: { completed: true },
+    }).then(
+      () => 'answered',
+      () => 'failed',
+    );
+    // The call is recorded as soon as it arrives, before the fault delays it.
+    await waitFor(async () => (await local.control.calls({ method: 'PUT' })).length > 0, {
+      description: 'the delayed call to be recorded',
+    });
+
+    const started = performance.now();
+    await local.close();
+
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(await pending).toBe('failed');
+  });
+});
