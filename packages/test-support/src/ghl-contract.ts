@@ -43,7 +43,12 @@ export function loadGhlContract(): Promise<GhlContract> {
 }
 
 async function build(): Promise<GhlContract> {
-  const api = new OpenAPIBackend({ definition: CONTACTS_DOCUMENT, quick: false, validate: true, strict: false });
+  const api = new OpenAPIBackend({
+    definition: CONTACTS_DOCUMENT,
+    quick: false,
+    validate: true,
+    strict: false,
+  });
   await api.init();
 
   const operationFor = (method: string, path: string): Operation => {

@@ -18,7 +18,7 @@ export default async function globalSetup(): Promise<void> {
   if (hasRedisServerBinary()) {
     const redis = await startRedisServer();
     process.env.REDIS_URL = redis.url;
-    globalThis.__closeloopStopRedis = () => redis.stop();
+    globalThis.__closeloopStopRedis = () => redis.dispose();
     return;
   }
   try {

@@ -14,4 +14,9 @@ export function testRedisUrl(): string {
 export function uniquePrefix(label = 't'): string {
   return `test-${label}-${randomUUID().slice(0, 8)}`;
 }
-export { loadGhlContract, type GhlContract, type ContractRequest, type ContractResponseCheck } from './ghl-contract.js';
+export {
+  loadGhlContract,
+  type GhlContract,
+  type ContractRequest,
+  type ContractResponseCheck,
+} from './ghl-contract.js';

@@ -8,10 +8,12 @@ import { join } from 'node:path';
 export interface LocalRedis {
   readonly url: string;
   readonly port: number;
-  /** Stops the server (SIGTERM, then waits for exit). Safe to call twice. */
+  /** Stops the server (SIGTERM, waits for exit), keeping its folder: an outage. Safe to call twice. */
   stop(): Promise<void>;
-  /** Starts it again on the same port (e.g. after `stop()` to simulate an outage). */
+  /** Starts it again on the same port (after `stop()`, the end of the outage). */
   restart(): Promise<void>;
+  /** Stops it for good and removes its folder. */
+  dispose(): Promise<void>;
 }
 
 export function hasRedisServerBinary(): boolean {
@@ -75,7 +77,8 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    stop: async () => {
+    stop,
+    dispose: async () => {
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -22,7 +22,7 @@ describe('test Redis', () => {
       expect(await client.ping()).toBe('PONG');
     } finally {
       client.disconnect();
-      await redis.stop();
+      await redis.dispose();
     }
   });
 });

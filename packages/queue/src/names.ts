@@ -1,0 +1,10 @@
+/** Queue names are a public contract (DESIGN §2.4): operators and internal producers script against them. */
+export const TASK_UPDATES_QUEUE = 'task-updates';
+export const DEAD_LETTER_QUEUE = 'task-updates-dead';
+
+/** BullMQ key prefix; on Redis Cluster use a hash tag such as `{closeloop}` so every key shares a slot. */
+export const DEFAULT_QUEUE_PREFIX = 'closeloop';
+
+/** The job name every task-update job carries (BullMQ needs one; Bull Board shows it). */
+export const TASK_UPDATE_JOB_NAME = 'task-update';
+export const DEAD_LETTER_JOB_NAME = 'dead-letter';

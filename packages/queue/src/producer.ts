@@ -1,0 +1,99 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createRedisConnection } from './connection.js';
+import { DEDUPE_TTL_SECONDS, TASK_UPDATE_JOB_OPTIONS } from './job-options.js';
+import { DEFAULT_QUEUE_PREFIX, TASK_UPDATE_JOB_NAME, TASK_UPDATES_QUEUE } from './names.js';
+import { type TaskEvent } from './task-event.js';
+import { TaskUpdateJob, jobIdFor } from './task-update-job.js';
+
+export interface TaskUpdateProducerOptions {
+  redisUrl: string;
+  prefix?: string;
+}
+
+/** The producer side of `task-updates`: one per process (a Queue per request leaks connections). */
+export interface TaskUpdateProducer {
+  readonly queue: Queue<TaskUpdateJob>;
+  readonly redis: Redis;
+  readonly prefix: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to Redis and resolves once it answers. BullMQ reads the server's INFO as soon as a
+ * Queue is constructed, and with the offline queue disabled that read fails unless the connection
+ * is already up, so the Queue is created only then. Afterwards, while Redis is away, enqueue
+ * rejects at once (→ 503) and works again as soon as ioredis has reconnected.
+ */
+export async function createTaskUpdateProducer(
+  options: TaskUpdateProducerOptions,
+): Promise<TaskUpdateProducer> {
+  const prefix = options.prefix ?? DEFAULT_QUEUE_PREFIX;
+  const redis = createRedisConnection(options.redisUrl, 'producer');
+  // Without a listener ioredis prints every reconnect failure as an unhandled error event.
+  redis.on('error', () => undefined);
+  if (redis.status !== 'ready') {
+    await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+  }
+  const queue = new Queue<TaskUpdateJob>(TASK_UPDATES_QUEUE, { connection: redis, prefix });
+  queue.on('error', () => undefined);
+  await queue.waitUntilReady();
+  return {
+    queue,
+    redis,
+    prefix,
+    close: async () => {
+      await queue.close();
+      redis.disconnect();
+    },
+  };
+}
+
+export interface EnqueueTaskUpdateInput {
+  /** `events` for the signed webhook, `internal` for POST /v1/task-updates, or a producer's own name. */
+  source: string;
+  idempotencyKey: string;
+  event: TaskEvent;
+  receivedAt?: Date;
+}
+
+export interface EnqueueResult {
+  jobId: string;
+  /** True when this source + idempotency key was seen within the last 72 h: nothing was changed. */
+  duplicate: boolean;
+}
+
+/**
+ * Stores a task update durably, at most once per (source, idempotency key) within 72 h.
+ *
+ * Order matters so that nothing accepted is ever lost: the dedupe record is written only after
+ * the job is in Redis. If Redis fails in between, the caller answers 503, the sender retries, the
+ * add is a no-op (same job id) and the record is written then. A job that completed and was
+ * removed is still recognised by its record, so a late redelivery never runs it twice.
+ * Throws a ZodError for data that does not match the job schema, and Redis errors as they come.
+ */
+export async function enqueueTaskUpdate(
+  producer: TaskUpdateProducer,
+  input: EnqueueTaskUpdateInput,
+): Promise<EnqueueResult> {
+  const data = TaskUpdateJob.parse({
+    v: 1,
+    source: input.source,
+    idempotencyKey: input.idempotencyKey,
+    event: input.event,
+    receivedAt: (input.receivedAt ?? new Date()).toISOString(),
+  });
+  const jobId = jobIdFor(data.source, data.idempotencyKey);
+  const dedupeKey = dedupeKeyFor(producer.prefix, jobId);
+
+  if ((await producer.redis.exists(dedupeKey)) === 1) return { jobId, duplicate: true };
+  await producer.queue.add(TASK_UPDATE_JOB_NAME, data, { ...TASK_UPDATE_JOB_OPTIONS, jobId });
+  const firstRecord = await producer.redis.set(dedupeKey, data.receivedAt, 'EX', DEDUPE_TTL_SECONDS, 'NX');
+  // A concurrent delivery of the same key may have won the race between our check and our set:
+  // its add and ours were the same job (same id), and it reports the job as new.
+  return { jobId, duplicate: firstRecord === null };
+}
+
+export function dedupeKeyFor(prefix: string, jobId: string): string {
+  return `${prefix}:${TASK_UPDATES_QUEUE}:dedupe:${jobId}`;
+}

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+
+/**
+ * GHL ids are 20-character alphanumerics (e.g. "ocQHyuzHvysMo5N5VsXc"); we accept a little wider
+ * but never characters that could change the shape of the URL path they end up in.
+ */
+export const GhlId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'must contain only letters, digits, "_" and "-"');
+
+export const TaskEventType = z.enum(['ticket.closed', 'ticket.reopened']);
+export type TaskEventType = z.infer<typeof TaskEventType>;
+
+/** The body of POST /webhooks/events (DESIGN §2.3). Strict: unknown fields are refused. */
+export const TaskEvent = z.strictObject({
+  type: TaskEventType,
+  occurredAt: z.iso.datetime({ offset: true }),
+  ticket: z
+    .strictObject({
+      id: z.string().min(1).max(256),
+      url: z.url().max(2048).optional(),
+    })
+    .optional(),
+  ghl: z.strictObject({
+    locationId: GhlId.optional(),
+    contactId: GhlId,
+    taskId: GhlId,
+  }),
+});
+export type TaskEvent = z.infer<typeof TaskEvent>;
+
+export const IdempotencyKey = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/** The body of POST /v1/task-updates: the same event plus the producer's idempotency key. */
+export const InternalTaskUpdateRequest = TaskEvent.extend({ idempotencyKey: IdempotencyKey });
+export type InternalTaskUpdateRequest = z.infer<typeof InternalTaskUpdateRequest>;
+
+/** `ticket.closed` completes the task; `ticket.reopened` reopens it (DESIGN intro). */
+export function completedFor(type: TaskEventType): boolean {
+  return type === 'ticket.closed';
+}

@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { IdempotencyKey, TaskEvent } from './task-event.js';
+
+/** Where an event came from: a webhook source name (`events`) or an internal producer (`internal`). */
+export const EventSource = z
+  .string()
+  .min(1)
+  .max(32)
+  .regex(/^[a-z][a-z0-9-]*$/, 'must be lower-case letters, digits and "-"');
+export type EventSource = z.infer<typeof EventSource>;
+
+/**
+ * The job data in `task-updates`, version 1. The worker validates it again because internal
+ * producers write to the queue without going through the receiver (DESIGN §2.4).
+ */
+export const TaskUpdateJob = z.strictObject({
+  v: z.literal(1),
+  source: EventSource,
+  idempotencyKey: IdempotencyKey,
+  event: TaskEvent,
+  receivedAt: z.iso.datetime({ offset: true }),
+});
+export type TaskUpdateJob = z.infer<typeof TaskUpdateJob>;
+
+/**
+ * The job id: a deterministic function of source + idempotency key, so a redelivery maps to the
+ * same job. BullMQ forbids `:` in custom ids and treats all-digit ids as its own counters
+ * (docs/gitbook/guide/jobs/job-ids.md); a hash keeps any key within those rules and a fixed size,
+ * and the source prefix keeps it readable in Bull Board. The key itself stays in the job data.
+ */
+export function jobIdFor(source: EventSource, idempotencyKey: string): string {
+  const digest = createHash('sha256').update(`${source}\n${idempotencyKey}`).digest('hex').slice(0, 32);
+  return `${source}-${digest}`;
+}

@@ -1,0 +1,122 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { startRedisServer, testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
+import { ZodError } from 'zod';
+import {
+  DEDUPE_TTL_SECONDS,
+  createTaskUpdateProducer,
+  dedupeKeyFor,
+  enqueueTaskUpdate,
+  jobIdFor,
+  type TaskEvent,
+  type TaskUpdateProducer,
+} from '../src/index.js';
+
+const event: TaskEvent = {
+  type: 'ticket.closed',
+  occurredAt: '2026-11-28T10:00:00.000Z',
+  ticket: { id: 'ZD-4711', url: 'https://helpdesk.example.com/tickets/4711' },
+  ghl: {
+    locationId: 've9EPM428h8vShlRW1KT',
+    contactId: 'sx6wyHhbFdRXh302LLNR',
+    taskId: 'ocQHyuzHvysMo5N5VsXc',
+  },
+};
+
+describe('enqueueTaskUpdate', () => {
+  const opened: TaskUpdateProducer[] = [];
+  const open = async (redisUrl = testRedisUrl()): Promise<TaskUpdateProducer> => {
+    const producer = await createTaskUpdateProducer({ redisUrl, prefix: uniquePrefix('queue') });
+    opened.push(producer);
+    return producer;
+  };
+  afterEach(async () => {
+    for (const producer of opened.splice(0)) {
+      if (producer.redis.status === 'ready') await producer.queue.obliterate({ force: true });
+      await producer.close();
+    }
+  });
+
+  it('When an event is enqueued, then Redis holds a v1 job under the deterministic id', async () => {
+    const producer = await open();
+    const result = await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'msg_1', event });
+    expect(result).toEqual({ jobId: jobIdFor('events', 'msg_1'), duplicate: false });
+    expect(result.jobId).not.toContain(':');
+    expect(result.jobId).not.toMatch(/^\d+$/);
+    const job = await producer.queue.getJob(result.jobId);
+    expect(job?.data).toMatchObject({ v: 1, source: 'events', idempotencyKey: 'msg_1', event });
+    expect(await job?.getState()).toBe('waiting');
+    const ttl = await producer.redis.ttl(dedupeKeyFor(producer.prefix, result.jobId));
+    expect(ttl).toBeGreaterThan(DEDUPE_TTL_SECONDS - 5);
+  });
+
+  it('When the same key arrives again, then it is a duplicate and the job is unchanged', async () => {
+    const producer = await open();
+    const first = await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'msg_2', event });
+    const again = await enqueueTaskUpdate(producer, {
+      source: 'events',
+      idempotencyKey: 'msg_2',
+      event: { ...event, type: 'ticket.reopened' },
+    });
+    expect(again).toEqual({ jobId: first.jobId, duplicate: true });
+    expect((await producer.queue.getJob(first.jobId))?.data.event.type).toBe('ticket.closed');
+    expect(await producer.queue.count()).toBe(1);
+  });
+
+  it('When the first job was already removed, then a redelivery is still a duplicate and nothing is re-added', async () => {
+    const producer = await open();
+    const first = await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'msg_3', event });
+    await producer.queue.remove(first.jobId);
+    const again = await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'msg_3', event });
+    expect(again.duplicate).toBe(true);
+    expect(await producer.queue.getJob(first.jobId)).toBeUndefined();
+  });
+
+  it('When many deliveries of one key race, then exactly one reports a new job', async () => {
+    const producer = await open();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        enqueueTaskUpdate(producer, { source: 'internal', idempotencyKey: 'race', event }),
+      ),
+    );
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect(await producer.queue.count()).toBe(1);
+  });
+
+  it('When the same key comes from two sources, then they are two jobs', async () => {
+    const producer = await open();
+    const a = await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'k', event });
+    const b = await enqueueTaskUpdate(producer, { source: 'internal', idempotencyKey: 'k', event });
+    expect(a.jobId).not.toBe(b.jobId);
+    expect(b.duplicate).toBe(false);
+  });
+
+  it('When the data does not match the job schema, then it throws and nothing is enqueued', async () => {
+    const producer = await open();
+    const bad = { ...event, ghl: { contactId: '../x', taskId: 't' } } as TaskEvent;
+    await expect(
+      enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'k', event: bad }),
+    ).rejects.toThrow(ZodError);
+    expect(await producer.queue.count()).toBe(0);
+  });
+
+  it('When Redis is down, then enqueue rejects within a second, and works again once Redis is back', async () => {
+    const redis = await startRedisServer();
+    const producer = await createTaskUpdateProducer({ redisUrl: redis.url, prefix: uniquePrefix('queue') });
+    try {
+      await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'before', event });
+      await redis.stop();
+      const started = Date.now();
+      await expect(
+        enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'during', event }),
+      ).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await redis.restart();
+      await waitFor(() => producer.redis.status === 'ready', { description: 'the producer to reconnect' });
+      const after = await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'during', event });
+      expect(after.duplicate).toBe(false);
+    } finally {
+      await producer.close();
+      await redis.dispose();
+    }
+  });
+});
