@@ -1,0 +1,97 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE } from '@closeloop/queue';
+import { Queue } from 'bullmq';
+import basicAuth from 'express-basic-auth';
+import express, { type RequestHandler } from 'express';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { errorBody } from './errors.js';
+
+export const ADMIN_BASE_PATH = '/admin/queues';
+
+export interface AdminBoard {
+  /** Basic auth, then Bull Board; mount at ADMIN_BASE_PATH. */
+  readonly router: RequestHandler;
+  close(): Promise<void>;
+}
+
+/** Shown on the dead-letter queue's page: how an operator replays what GHL refused. */
+export const DEAD_LETTER_DESCRIPTION =
+  'Task updates GHL refused for good (reason, GHL status and body in each job) or that ran out of retries. ' +
+  'Nothing processes this queue. To replay: fix the cause (task, token, data), then in task-updates → Failed ' +
+  'retry the job with the same id (or send the event again with a new idempotency key), and delete the entry here.';
+
+/**
+ * Bull Board for `task-updates` and `task-updates-dead`, behind basic auth ("treat dashboard
+ * access as Redis access", bull-board production checklist).
+ *
+ * Its queues have their own connection with ioredis' usual options, not the producer's fail-fast
+ * one: a page load during a short Redis hiccup waits for the reconnect instead of failing, and the
+ * board's slow listing commands never share a socket with the hot path.
+ */
+export function createAdminBoard(options: {
+  redisUrl: string;
+  prefix: string;
+  user: string;
+  password: string;
+  logger: Logger;
+}): AdminBoard {
+  const redis = new Redis(options.redisUrl);
+  redis.on('error', (error) => options.logger.debug({ err: error }, 'board redis error'));
+  const queues = [TASK_UPDATES_QUEUE, DEAD_LETTER_QUEUE].map((name) => {
+    const queue = new Queue(name, { connection: redis, prefix: options.prefix });
+    queue.on('error', (error) => options.logger.debug({ err: error }, 'board queue error'));
+    return queue;
+  });
+  const [tasks, dead] = queues as [Queue, Queue];
+
+  const serverAdapter = new ExpressAdapter().setBasePath(ADMIN_BASE_PATH);
+  const adapters = [
+    new BullMQAdapter(tasks, {
+      description: 'One job per task update (ticket closed → task completed, reopened → reopened).',
+    }),
+    // A retry button here would only move the entry back to "waiting" of a queue no worker reads.
+    new BullMQAdapter(dead, { description: DEAD_LETTER_DESCRIPTION, allowRetries: false }),
+  ];
+  for (const adapter of adapters) adapter.setFormatter('data', redactSecrets);
+  createBullBoard({
+    queues: adapters,
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'closeloop' } },
+  });
+
+  const requireAdmin = basicAuth({
+    users: { [options.user]: options.password },
+    challenge: true,
+    realm: 'closeloop',
+    unauthorizedResponse: () => errorBody('UNAUTHORIZED', 'Bull Board needs the admin user and password'),
+  });
+  const router = express.Router();
+  router.use(requireAdmin, serverAdapter.getRouter() as RequestHandler);
+
+  return {
+    router,
+    close: async () => {
+      await Promise.allSettled(queues.map((queue) => queue.close()));
+      // disconnect, not quit: quit would wait in the offline queue while Redis is away.
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * Job data holds no secret today (DESIGN §2.4); this keeps it so on screen should one slip into a
+ * dead letter's copied GHL body or a future field.
+ */
+export function redactSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, entry]) => [
+      key,
+      /token|secret|password|authorization|api[-_]?key/i.test(key) ? '[redacted]' : redactSecrets(entry),
+    ]),
+  );
+}

@@ -1,0 +1,267 @@
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import { ZodError } from 'zod';
+import {
+  InternalTaskUpdateRequest,
+  enqueueTaskUpdate,
+  type EnqueueResult,
+  type TaskEvent,
+  type TaskUpdateProducer,
+} from '@closeloop/queue';
+import { createApiKeyCheck } from './api-key.js';
+import type { ReceiverConfig } from './config.js';
+import { withDeadline } from './deadline.js';
+import { ReceiverError, queueUnavailable, type ErrorCode } from './errors.js';
+import { assertJsonContentType, parseJsonBody, validateBody } from './json-body.js';
+import { ReceiverCounters, mergePrometheusTexts } from './metrics.js';
+import { assignRequestContext, contextOf } from './request-context.js';
+import { createWebhookSources } from './webhook-sources.js';
+
+/**
+ * How long a request may wait for Redis before it gets its 503 (DESIGN §2.3: "within a second").
+ * The producer's connection already fails at once while Redis is disconnected; this bounds the
+ * other case, a Redis that is connected but does not answer (its 1 s command timeout would be
+ * too late, and enqueueing takes up to three commands). Should the job land after the deadline
+ * anyway, the sender's retry finds it and gets `duplicate: true`: nothing is lost or doubled.
+ */
+export const ENQUEUE_DEADLINE_MS = 800;
+/** /readyz: "Redis answers a PING within ~500 ms". /metrics uses the same bound per queue. */
+export const PING_DEADLINE_MS = 500;
+
+export interface AppDeps {
+  config: ReceiverConfig;
+  producer: TaskUpdateProducer;
+  logger: Logger;
+  /** `task-updates-dead` on the producer's fail-fast connection, for /metrics. */
+  deadLetterQueue: Queue;
+  /** Bull Board, already behind basic auth; absent when ADMIN_USER/ADMIN_PASSWORD are unset. */
+  adminRouter?: RequestHandler;
+  counters?: ReceiverCounters;
+}
+
+/** The receiver's HTTP surface (DESIGN §2.3). Thin routes; every failure goes to the one error handler. */
+export function createApp(deps: AppDeps): express.Express {
+  const { config, producer, logger, deadLetterQueue } = deps;
+  const sources = createWebhookSources(config);
+  const counters = deps.counters ?? new ReceiverCounters([...sources.keys(), 'internal']);
+  const checkApiKey = config.internalApiKey ? createApiKeyCheck(config.internalApiKey) : undefined;
+  // Every body is read as bytes, whatever its Content-Type: signatures are over the raw bytes, and
+  // the Content-Type is judged after authentication, by us, with our error codes. No inflate: a
+  // compressed body is refused (415) rather than decompressed before anyone is authenticated.
+  const readRawBody = express.raw({ type: () => true, limit: config.bodyLimitBytes, inflate: false });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.use(assignRequestContext(logger));
+
+  app.get('/healthz', (_req, res) => {
+    res.status(200).json({ status: 'ok' });
+  });
+  app.all('/healthz', methodNotAllowed('GET, HEAD'));
+
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await withDeadline(producer.redis.ping(), PING_DEADLINE_MS, () =>
+        queueUnavailable(new Error(`no PONG within ${PING_DEADLINE_MS} ms`)),
+      );
+    } catch (error) {
+      throw error instanceof ReceiverError ? error : queueUnavailable(error);
+    }
+    res.status(200).json({ status: 'ready' });
+  });
+  app.all('/readyz', methodNotAllowed('GET, HEAD'));
+
+  app.get('/metrics', async (_req, res) => {
+    const labels = { prefix: config.queuePrefix };
+    const exports = await Promise.allSettled(
+      [producer.queue, deadLetterQueue].map((queue) =>
+        withDeadline(queue.exportPrometheusMetrics(labels), PING_DEADLINE_MS, () => new Error('timed out')),
+      ),
+    );
+    const queueTexts = exports.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const up = queueTexts.length === exports.length ? 1 : 0;
+    // Metrics keep answering while Redis is away: the receiver's counters are most useful then.
+    res
+      .status(200)
+      .type('text/plain; version=0.0.4; charset=utf-8')
+      .send(
+        mergePrometheusTexts([
+          ...queueTexts,
+          '# HELP closeloop_receiver_queue_metrics_up 1 when the queue gauges above could be read from Redis\n' +
+            `# TYPE closeloop_receiver_queue_metrics_up gauge\ncloseloop_receiver_queue_metrics_up ${up}`,
+          counters.toPrometheus(),
+        ]),
+      );
+  });
+  app.all('/metrics', methodNotAllowed('GET, HEAD'));
+
+  if (deps.adminRouter) app.use('/admin/queues', deps.adminRouter);
+
+  const accept = async (
+    req: Request,
+    res: Response,
+    input: { source: string; idempotencyKey: string; event: TaskEvent },
+  ): Promise<void> => {
+    const context = contextOf(req, logger);
+    context.log.debug(
+      { source: input.source, idempotencyKey: input.idempotencyKey, event: input.event },
+      'body',
+    );
+    const result = await enqueue(producer, input);
+    counters.countAccepted(input.source, result.duplicate);
+    context.fields = { source: input.source, jobId: result.jobId, duplicate: result.duplicate };
+    res.status(202).json(result);
+  };
+
+  // Unknown sources are 404 whatever the method; known ones take POST only.
+  app.all('/webhooks/:source', (req, _res, next) => {
+    const source = sources.get(req.params.source);
+    if (!source) throw new ReceiverError('UNKNOWN_SOURCE', 'No webhook source of that name');
+    if (req.method !== 'POST') throw methodNotAllowedError('POST');
+    if (!source.configured) {
+      throw new ReceiverError('SOURCE_NOT_CONFIGURED', 'This webhook source has no secret configured');
+    }
+    next();
+  });
+  app.post('/webhooks/:source', readRawBody, async (req, res) => {
+    const source = sources.get(req.params.source);
+    if (!source) throw new ReceiverError('UNKNOWN_SOURCE', 'No webhook source of that name');
+    const rawBody = rawBodyOf(req);
+    // Order: authenticate, then judge the media type, then parse and validate (nothing about an
+    // unauthenticated body is looked at beyond its size).
+    const { idempotencyKey } = source.authenticate(rawBody, req.headers);
+    assertJsonContentType(req.headers['content-type']);
+    const event = validateBody(source.schema, parseJsonBody(rawBody));
+    await accept(req, res, { source: source.name, idempotencyKey, event });
+  });
+
+  app.post(
+    '/v1/task-updates',
+    (req, _res, next) => {
+      if (!checkApiKey) {
+        throw new ReceiverError('SOURCE_NOT_CONFIGURED', 'INTERNAL_API_KEY is not configured');
+      }
+      // The key is in a header, so it is checked before a byte of the body is read.
+      checkApiKey(req.headers.authorization);
+      assertJsonContentType(req.headers['content-type']);
+      next();
+    },
+    readRawBody,
+    async (req, res) => {
+      const { idempotencyKey, ...event } = validateBody(
+        InternalTaskUpdateRequest,
+        parseJsonBody(rawBodyOf(req)),
+      );
+      await accept(req, res, { source: 'internal', idempotencyKey, event });
+    },
+  );
+  app.all('/v1/task-updates', methodNotAllowed('POST'));
+
+  app.use((req, _res, next) => {
+    next(new ReceiverError('NOT_FOUND', `No route for ${req.method} ${req.path.slice(0, 200)}`));
+  });
+
+  app.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
+    const context = contextOf(req, logger);
+    const answer = toReceiverError(error);
+    if (!answer) {
+      // A bug or an unforeseen failure: the details go to the log, never to the caller.
+      context.log.error({ err: error }, 'unexpected error');
+    } else if (answer.code === 'QUEUE_UNAVAILABLE') {
+      context.log.warn({ err: answer.cause }, 'queue unavailable');
+    }
+    const receiverError = answer ?? new ReceiverError('INTERNAL', 'Internal error');
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    context.errorCode = receiverError.code;
+    counters.countRejected(receiverError.code);
+    res.set(receiverError.options.headers ?? {});
+    res.status(receiverError.status).json(receiverError.toBody());
+  });
+
+  return app;
+}
+
+async function enqueue(
+  producer: TaskUpdateProducer,
+  input: { source: string; idempotencyKey: string; event: TaskEvent },
+): Promise<EnqueueResult> {
+  try {
+    return await withDeadline(enqueueTaskUpdate(producer, input), ENQUEUE_DEADLINE_MS, () =>
+      queueUnavailable(new Error(`no answer from Redis within ${ENQUEUE_DEADLINE_MS} ms`)),
+    );
+  } catch (error) {
+    if (error instanceof ReceiverError) throw error;
+    // The input was validated against the same schemas: a ZodError here is our bug, not the sender's.
+    if (error instanceof ZodError) throw error;
+    // Everything else comes from Redis (disconnected, timed out, refused the write): the job is not
+    // stored, and a retry may well succeed.
+    throw queueUnavailable(error);
+  }
+}
+
+/** The body bytes; a request without a body (no Content-Length, no Transfer-Encoding) is empty. */
+function rawBodyOf(req: Request): Buffer {
+  const body: unknown = req.body;
+  return Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+}
+
+function methodNotAllowedError(allow: string): ReceiverError {
+  return new ReceiverError('METHOD_NOT_ALLOWED', `Use ${allow}`, { headers: { Allow: allow } });
+}
+
+function methodNotAllowed(allow: string): RequestHandler {
+  return () => {
+    throw methodNotAllowedError(allow);
+  };
+}
+
+/**
+ * What to answer for an error: ours as they are; the 4xx of body-parser and Express (they carry
+ * `status` and `expose`) under our codes; undefined for everything else (→ bare 500).
+ */
+function toReceiverError(error: unknown): ReceiverError | undefined {
+  if (error instanceof ReceiverError) return error;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { status, expose, type, limit } = error as {
+    status?: unknown;
+    expose?: unknown;
+    type?: unknown;
+    limit?: unknown;
+  };
+  if (typeof status !== 'number' || status < 400 || status > 499 || expose !== true) return undefined;
+  switch (type) {
+    case 'entity.too.large':
+      return new ReceiverError(
+        'PAYLOAD_TOO_LARGE',
+        `The body is larger than ${typeof limit === 'number' ? limit : 'the limit of'} bytes`,
+      );
+    case 'encoding.unsupported':
+      return new ReceiverError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        'Content-Encoding is not supported; send the body as is',
+      );
+    case 'request.aborted':
+      return new ReceiverError('BAD_REQUEST', 'The request was aborted');
+    case 'request.size.invalid':
+      return new ReceiverError('BAD_REQUEST', 'The body length does not match Content-Length');
+    default: {
+      const code: ErrorCode =
+        status === 404
+          ? 'NOT_FOUND'
+          : status === 413
+            ? 'PAYLOAD_TOO_LARGE'
+            : status === 415
+              ? 'UNSUPPORTED_MEDIA_TYPE'
+              : 'BAD_REQUEST';
+      return new ReceiverError(
+        code,
+        code === 'BAD_REQUEST' ? 'The request is malformed' : 'The request was refused',
+      );
+    }
+  }
+}

@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import { DEFAULT_QUEUE_PREFIX } from '@closeloop/queue';
+
+/**
+ * The receiver's configuration (DESIGN §2.2), read from the environment once, in main.ts, and
+ * passed down. Every problem is reported at once so an operator fixes them in one go.
+ * Messages never repeat a value: several variables hold secrets, and REDIS_URL may hold a password.
+ */
+
+/** Standard Webhooks asks for random secrets of 24 to 64 bytes (spec §"Signature scheme"). */
+const MIN_SECRET_BYTES = 24;
+const MAX_SECRET_BYTES = 64;
+const MIN_API_KEY_LENGTH = 16;
+const MIN_ADMIN_PASSWORD_LENGTH = 12;
+const DEFAULT_BODY_LIMIT = 256 * 1024;
+/** Bodies are events of a few hundred bytes; 16 MiB leaves room for anything sane. */
+const MAX_BODY_LIMIT = 16 * 1024 * 1024;
+
+export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+export type LogLevel = z.infer<typeof LogLevel>;
+
+export interface ReceiverConfig {
+  redisUrl: string;
+  queuePrefix: string;
+  port: number;
+  host: string;
+  /** Standard Webhooks secrets (`whsec_…`) for POST /webhooks/events; several during a rotation; empty = source off. */
+  webhookSecrets: string[];
+  /** Bearer key for POST /v1/task-updates; undefined = endpoint off. */
+  internalApiKey: string | undefined;
+  /** Bull Board credentials; undefined = board not mounted. */
+  admin: { user: string; password: string } | undefined;
+  bodyLimitBytes: number;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** `FOO=` (as docker compose writes `${FOO:-}`) means "not set", not "set to nothing". */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema);
+
+const RedisUrl = z.string().refine((value) => {
+  try {
+    return ['redis:', 'rediss:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be a redis:// or rediss:// URL');
+
+const Port = z
+  .string()
+  .regex(/^\d{1,5}$/, 'must be a whole number from 0 to 65535')
+  .transform(Number)
+  .refine((port) => port <= 65_535, 'must be a whole number from 0 to 65535');
+
+/** `{closeloop}` (a Redis Cluster hash tag) must stay possible; `:` would blur BullMQ's key layout. */
+const QueuePrefix = z
+  .string()
+  .max(64)
+  .regex(/^[A-Za-z0-9_{}.-]+$/, 'may contain only letters, digits, "_", "-", ".", "{" and "}"');
+
+function isWebhookSecret(secret: string): boolean {
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
+  if (!match?.[1]) return false;
+  const bytes = Buffer.from(match[1], 'base64');
+  // Node's decoder skips what it cannot read; re-encoding catches malformed base64.
+  const canonical = bytes.toString('base64').replace(/=+$/, '') === match[1].replace(/=+$/, '');
+  return canonical && bytes.length >= MIN_SECRET_BYTES && bytes.length <= MAX_SECRET_BYTES;
+}
+
+const WebhookSecrets = z
+  .string()
+  .transform((value) => value.trim().split(/\s+/))
+  .refine(
+    (secrets) => secrets.every(isWebhookSecret),
+    `each space-separated secret must be whsec_ followed by the base64 of ${MIN_SECRET_BYTES}–${MAX_SECRET_BYTES} random bytes`,
+  );
+
+/** Sent as `Authorization: Bearer <key>`, so it must be a valid header token. */
+const InternalApiKey = z
+  .string()
+  .min(MIN_API_KEY_LENGTH, `must be at least ${MIN_API_KEY_LENGTH} characters`)
+  .max(512, 'must be at most 512 characters')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/** Basic auth splits user from password at the first ":" (RFC 7617 §2). */
+const AdminUser = z
+  .string()
+  .max(128)
+  .regex(/^[^:\s]+$/, 'must not contain ":" or spaces');
+const AdminPassword = z
+  .string()
+  .min(MIN_ADMIN_PASSWORD_LENGTH, `must be at least ${MIN_ADMIN_PASSWORD_LENGTH} characters`)
+  .max(256);
+
+const BodyLimit = z
+  .string()
+  .regex(
+    /^\d+\s*(b|kb|kib|mb|mib)?$/i,
+    'must be a number of bytes, optionally with kb or mb (e.g. 262144, 256kb)',
+  )
+  .transform((value) => {
+    const [, digits = '0', unit = 'b'] = /^(\d+)\s*([a-z]*)$/i.exec(value) ?? [];
+    const factor = unit.toLowerCase().startsWith('m')
+      ? 1024 * 1024
+      : unit.toLowerCase().startsWith('k')
+        ? 1024
+        : 1;
+    return Number(digits) * factor;
+  })
+  .refine((bytes) => bytes >= 1024 && bytes <= MAX_BODY_LIMIT, 'must be between 1kb and 16mb');
+
+const EnvSchema = z.object({
+  REDIS_URL: optional(RedisUrl.default('redis://127.0.0.1:6379')),
+  QUEUE_PREFIX: optional(QueuePrefix.default(DEFAULT_QUEUE_PREFIX)),
+  PORT: optional(Port.default(3000)),
+  HOST: optional(z.string().default('0.0.0.0')),
+  WEBHOOK_SECRET: optional(WebhookSecrets.optional()),
+  INTERNAL_API_KEY: optional(InternalApiKey.optional()),
+  ADMIN_USER: optional(AdminUser.optional()),
+  ADMIN_PASSWORD: optional(AdminPassword.optional()),
+  BODY_LIMIT: optional(BodyLimit.default(DEFAULT_BODY_LIMIT)),
+  LOG_LEVEL: optional(
+    z
+      .string()
+      .transform((value) => value.toLowerCase())
+      .pipe(LogLevel)
+      .default('info'),
+  ),
+});
+
+/**
+ * Reads the receiver's configuration from `env`; throws a ConfigError listing every problem.
+ *
+ * At least one of WEBHOOK_SECRET and INTERNAL_API_KEY must be set: a receiver that can accept
+ * nothing is a deployment mistake, better caught at start than by a silent sender. The endpoint
+ * of the one left unset answers 503 SOURCE_NOT_CONFIGURED (senders keep retrying, so nothing is
+ * lost once the operator adds the secret).
+ */
+export function loadConfig(env: Record<string, string | undefined>): ReceiverConfig {
+  const problems: string[] = [];
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  }
+
+  const isSet = (name: string): boolean => (env[name]?.trim() ?? '') !== '';
+  if (!isSet('WEBHOOK_SECRET') && !isSet('INTERNAL_API_KEY')) {
+    problems.push(
+      'WEBHOOK_SECRET or INTERNAL_API_KEY: set at least one, otherwise the receiver accepts nothing',
+    );
+  }
+  if (isSet('ADMIN_USER') !== isSet('ADMIN_PASSWORD')) {
+    problems.push('ADMIN_USER and ADMIN_PASSWORD: set both (Bull Board on) or neither (Bull Board off)');
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+
+  const values = parsed.data;
+  return {
+    redisUrl: values.REDIS_URL,
+    queuePrefix: values.QUEUE_PREFIX,
+    port: values.PORT,
+    host: values.HOST,
+    webhookSecrets: values.WEBHOOK_SECRET ?? [],
+    internalApiKey: values.INTERNAL_API_KEY,
+    admin:
+      values.ADMIN_USER !== undefined && values.ADMIN_PASSWORD !== undefined
+        ? { user: values.ADMIN_USER, password: values.ADMIN_PASSWORD }
+        : undefined,
+    bodyLimitBytes: values.BODY_LIMIT,
+    logLevel: values.LOG_LEVEL,
+  };
+}
+
+/** REDIS_URL for logs: the password, if any, replaced. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '[unparseable]';
+  }
+}

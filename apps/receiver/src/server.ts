@@ -1,0 +1,173 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DEAD_LETTER_QUEUE, createTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
+import { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import { ADMIN_BASE_PATH, createAdminBoard, type AdminBoard } from './admin-board.js';
+import { createApp } from './app.js';
+import { redactRedisUrl, type ReceiverConfig } from './config.js';
+import { errorBody, statusForCode, type ErrorCode } from './errors.js';
+import { createLogger } from './logger.js';
+import { ReceiverCounters } from './metrics.js';
+
+export interface RunningReceiver {
+  /** http://host:port, with 127.0.0.1 when listening on every interface. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, lets requests in flight finish (bounded), then closes the queues and Redis. */
+  close(): Promise<void>;
+}
+
+export interface StartReceiverOptions {
+  logger?: Logger;
+  /** How long close() lets requests in flight finish before cutting their connections. */
+  shutdownGraceMs?: number;
+}
+
+/**
+ * Starts the receiver: connects to Redis (waiting until it answers: BullMQ cannot build a queue
+ * on a fail-fast connection before that), then listens. Used by main.ts and by the tests (port 0).
+ */
+export async function startReceiver(
+  config: ReceiverConfig,
+  options: StartReceiverOptions = {},
+): Promise<RunningReceiver> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const producer = await connectProducer(config, logger);
+  let deadLetterQueue: Queue | undefined;
+  let board: AdminBoard | undefined;
+  const closeQueues = async (): Promise<void> => {
+    await Promise.allSettled([board?.close(), deadLetterQueue?.close()]);
+    await producer.close();
+  };
+
+  try {
+    // On the producer's connection: /metrics must fail fast like the routes, not wait for Redis.
+    deadLetterQueue = new Queue(DEAD_LETTER_QUEUE, {
+      connection: producer.redis,
+      prefix: config.queuePrefix,
+    });
+    deadLetterQueue.on('error', (error) => logger.debug({ err: error }, 'dead-letter queue error'));
+    await deadLetterQueue.waitUntilReady();
+    board = config.admin
+      ? createAdminBoard({ redisUrl: config.redisUrl, prefix: config.queuePrefix, ...config.admin, logger })
+      : undefined;
+    const counters = new ReceiverCounters(['events', 'internal']);
+    const app = createApp({
+      config,
+      producer,
+      logger,
+      deadLetterQueue,
+      adminRouter: board?.router,
+      counters,
+    });
+    const server = createServer(app);
+    server.on('clientError', answerMalformedRequest);
+    await listen(server, config.port, config.host);
+
+    const port = (server.address() as AddressInfo).port;
+    const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    logger.info(
+      {
+        url,
+        prefix: config.queuePrefix,
+        webhookSecrets: config.webhookSecrets.length,
+        internalApi: config.internalApiKey !== undefined,
+        board: board ? `${url}${ADMIN_BASE_PATH}` : 'off (ADMIN_USER/ADMIN_PASSWORD unset)',
+      },
+      'receiver listening',
+    );
+    if (config.webhookSecrets.length === 0)
+      logger.warn('WEBHOOK_SECRET unset: POST /webhooks/events answers 503');
+    if (!config.internalApiKey) logger.warn('INTERNAL_API_KEY unset: POST /v1/task-updates answers 503');
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      close: () => {
+        closing ??= (async () => {
+          await stopServer(server, options.shutdownGraceMs ?? 10_000);
+          await closeQueues();
+          logger.info('receiver closed');
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await closeQueues();
+    throw error;
+  }
+}
+
+async function connectProducer(config: ReceiverConfig, logger: Logger): Promise<TaskUpdateProducer> {
+  const redisUrl = redactRedisUrl(config.redisUrl);
+  // createTaskUpdateProducer waits as long as it takes; say so rather than sit silent.
+  const notice = setTimeout(() => logger.warn({ redisUrl }, 'waiting for Redis to answer'), 2_000);
+  let producer: TaskUpdateProducer;
+  try {
+    producer = await createTaskUpdateProducer({ redisUrl: config.redisUrl, prefix: config.queuePrefix });
+  } finally {
+    clearTimeout(notice);
+  }
+  // Log the transitions, not every failed reconnect attempt (ioredis retries every second).
+  let connected = true;
+  producer.redis.on('close', () => {
+    if (connected) logger.warn({ redisUrl }, 'Redis connection lost; answering 503 until it is back');
+    connected = false;
+  });
+  producer.redis.on('ready', () => {
+    if (!connected) logger.info({ redisUrl }, 'Redis connection back');
+    connected = true;
+  });
+  return producer;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * server.close() stops accepting and closes idle keep-alive sockets once (Node ≥ 19); sockets that
+ * go idle after their response are closed by the polling, and after the grace period everything is.
+ */
+function stopServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const idle = setInterval(() => server.closeIdleConnections(), 50);
+    const force = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(idle);
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Requests Node's HTTP parser refuses never reach Express (bad request line, conflicting
+ * Content-Length, headers over 16 KiB, a too slow client); answer those in the same error shape.
+ */
+function answerMalformedRequest(error: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const code: ErrorCode =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'HEADERS_TOO_LARGE'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'REQUEST_TIMEOUT'
+        : 'BAD_REQUEST';
+  const body = JSON.stringify(errorBody(code, 'The HTTP request is malformed'));
+  socket.end(
+    `HTTP/1.1 ${statusForCode(code)} ${code}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
