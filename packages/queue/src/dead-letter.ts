@@ -3,7 +3,10 @@ import { z } from 'zod';
 /**
  * Why a job was dead-lettered (DESIGN §2.4). Stable codes: operators filter and alert on them.
  * GHL_* are GHL's permanent refusals; RETRIES_EXHAUSTED ends retryable failures (5xx, 408,
- * timeouts, connection errors); INVALID_JOB is data no version of the worker can process.
+ * timeouts, connection errors); INVALID_JOB is data no version of the worker can process;
+ * NO_CREDENTIALS: the worker has no token for the job's location (nothing was sent to GHL);
+ * STALLED_REPEATEDLY: the job was interrupted (worker crash, lost lock) more often than the worker
+ * allows, e.g. a job that crashes the process, so it is parked instead of crashing it again.
  */
 export const DeadLetterReason = z.enum([
   'GHL_BAD_REQUEST',
@@ -14,6 +17,8 @@ export const DeadLetterReason = z.enum([
   'GHL_BAD_RESPONSE',
   'RETRIES_EXHAUSTED',
   'INVALID_JOB',
+  'NO_CREDENTIALS',
+  'STALLED_REPEATEDLY',
 ]);
 export type DeadLetterReason = z.infer<typeof DeadLetterReason>;
 

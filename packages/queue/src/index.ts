@@ -5,3 +5,4 @@ export * from './dead-letter.js';
 export * from './job-options.js';
 export * from './connection.js';
 export * from './producer.js';
+export * from './dead-letter-replay.js';

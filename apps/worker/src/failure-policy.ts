@@ -1,0 +1,226 @@
+import { GhlError, type RateLimitState } from '@closeloop/ghl';
+import type { DeadLetterReason } from '@closeloop/queue';
+
+/**
+ * The failure policy (DESIGN §3): the only place that turns what happened to a job into what BullMQ
+ * does next. Pure: time and randomness come in through the context, so every row is unit-tested.
+ *
+ * | outcome                                      | decision                                                   |
+ * | -------------------------------------------- | ---------------------------------------------------------- |
+ * | GHL 200                                      | done                                                       |
+ * | GHL 429                                      | delay as GHL says + jitter; no attempt spent               |
+ * | own per-location budget spent, task busy     | delay until the budget/lock frees + jitter; no attempt     |
+ * | call cut off by a forced shutdown            | delay 0 (back to the queue); no attempt spent              |
+ * | 5xx, 408, timeout, connection error, other   | retry, full-jitter backoff, until RETRY_ATTEMPTS; then     |
+ * |                                              | dead-letter RETRIES_EXHAUSTED                              |
+ * | 400 / 403 / 404 / 422                        | dead-letter GHL_BAD_REQUEST / _FORBIDDEN / _NOT_FOUND /    |
+ * |                                              | _UNPROCESSABLE with GHL's status and body                  |
+ * | 401                                          | dead-letter GHL_UNAUTHORIZED, logged as an error           |
+ * | no token for the location                    | dead-letter NO_CREDENTIALS, logged as an error             |
+ * | 2xx not matching the schema                  | dead-letter GHL_BAD_RESPONSE                               |
+ * | job data not a v1 TaskUpdateJob              | dead-letter INVALID_JOB                                    |
+ * | job stalled more than MAX_STALLS times       | dead-letter STALLED_REPEATEDLY                             |
+ */
+
+export interface RetrySettings {
+  /** RETRY_ATTEMPTS: attempts in all, the first included (default 8). */
+  attempts: number;
+  /** RETRY_BASE_MS (default 1 000). */
+  baseMs: number;
+  /** RETRY_CAP_MS (default 300 000). */
+  capMs: number;
+}
+
+export type Outcome =
+  | { kind: 'success' }
+  | { kind: 'invalid-job'; message: string }
+  /** The job names no location and none is configured as the default: no token can be chosen. */
+  | { kind: 'no-location'; message: string }
+  | { kind: 'stalled-repeatedly'; stalls: number }
+  /** The worker's own per-location budget (shared by all worker processes) is spent. */
+  | { kind: 'rate-budget-spent'; msBeforeNext: number }
+  /** Another job is applying an event to the same task right now (ordering guard). */
+  | { kind: 'task-busy'; msBeforeNext: number }
+  /** The worker is shutting down and cut the job's GHL call off: not the job's fault. */
+  | { kind: 'interrupted' }
+  | { kind: 'failed'; error: unknown };
+
+export type DelayReason = 'GHL_RATE_LIMITED' | 'GHL_DAILY_LIMIT' | 'RATE_BUDGET' | 'TASK_BUSY' | 'SHUTDOWN';
+
+export type Decision =
+  | { kind: 'done' }
+  /** `job.moveToDelayed(untilMs)` + DelayedError: no attempt is spent. */
+  | { kind: 'delay'; untilMs: number; reason: DelayReason }
+  /** Rethrow: BullMQ counts the attempt and asks `retryDelayMs` (Worker settings.backoffStrategy) when. */
+  | { kind: 'retry' }
+  | {
+      kind: 'dead-letter';
+      reason: DeadLetterReason;
+      http?: { status: number; body: unknown };
+      /** 'error' for what an operator must fix (credentials, GHL changed, GHL down for hours). */
+      severity: 'warn' | 'error';
+    };
+
+export interface PolicyContext {
+  /** Attempts already spent before this one (BullMQ `job.attemptsMade`; delays do not count). */
+  attemptsMade: number;
+  /**
+   * The job's own `attempts` option. Jobs from our producer carry JOB_ATTEMPTS_CEILING; a job added
+   * by hand with fewer must still be dead-lettered by us, not failed silently by BullMQ first.
+   */
+  jobAttempts: number | undefined;
+  retry: RetrySettings;
+  now: number;
+  random: () => number;
+}
+
+/** A job that stalled (its worker died or lost the lock) more often than this is parked, not run again. */
+export const MAX_STALLS = 3;
+
+/** GHL's documented burst window (DESIGN §5), used when a 429 carries no interval header. */
+export const DEFAULT_BURST_INTERVAL_MS = 10_000;
+
+/**
+ * After a 429 with the daily budget spent (`X-RateLimit-Daily-Remaining: 0`) the job waits until the
+ * next UTC midnight, but at most this long. GHL documents "200,000 per day" without saying when the
+ * day resets (the sandbox uses the UTC day); probing once an hour costs at most one interval's budget
+ * of 429s per location and finds a reset at any other time of day within an hour instead of up to 24 h.
+ */
+export const DAILY_LIMIT_PROBE_MS = 60 * 60 * 1_000;
+
+/** An upper bound on a `Retry-After` we obey; anything longer is treated as this. */
+export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1_000;
+
+export function decide(outcome: Outcome, context: PolicyContext): Decision {
+  switch (outcome.kind) {
+    case 'success':
+      return { kind: 'done' };
+    case 'invalid-job':
+      return { kind: 'dead-letter', reason: 'INVALID_JOB', severity: 'warn' };
+    case 'no-location':
+      return { kind: 'dead-letter', reason: 'NO_CREDENTIALS', severity: 'error' };
+    case 'stalled-repeatedly':
+      return { kind: 'dead-letter', reason: 'STALLED_REPEATEDLY', severity: 'error' };
+    case 'rate-budget-spent':
+      return delay(outcome.msBeforeNext, 'RATE_BUDGET', context);
+    case 'task-busy':
+      return delay(outcome.msBeforeNext, 'TASK_BUSY', context);
+    case 'interrupted':
+      // Back to the queue at once for another worker; the PUT may have reached GHL, and repeating it
+      // is harmless (idempotent; the ordering guard was not raised).
+      return { kind: 'delay', untilMs: context.now, reason: 'SHUTDOWN' };
+    case 'failed':
+      return decideFailure(outcome.error, context);
+  }
+}
+
+function decideFailure(error: unknown, context: PolicyContext): Decision {
+  // Anything that is not GHL's answer (Redis hiccup, an OAuth store that cannot be reached, a bug)
+  // may pass: retried within the same bounded budget as a 5xx.
+  if (!(error instanceof GhlError)) return retryOrExhausted(context, undefined);
+  const http = error.status === undefined ? undefined : { status: error.status, body: error.body };
+  const deadLetter = (reason: DeadLetterReason, severity: 'warn' | 'error'): Decision => ({
+    kind: 'dead-letter',
+    reason,
+    severity,
+    ...(http && { http }),
+  });
+  switch (error.code) {
+    case 'RATE_LIMITED': {
+      const wait = rateLimitWait(error.rateLimit, context.now);
+      return delay(wait.waitMs, wait.reason, context);
+    }
+    case 'SERVER_ERROR':
+    case 'TIMEOUT':
+    case 'NETWORK':
+      return retryOrExhausted(context, http);
+    case 'BAD_REQUEST':
+      return deadLetter('GHL_BAD_REQUEST', 'warn');
+    case 'UNAUTHORIZED':
+      // No status: the client never sent the request because the provider has no token for the
+      // location. With a status: GHL refused the token; an OAuth provider has already refreshed and
+      // retried once inside the client (packages/ghl README), so a 401 here is final either way.
+      return error.status === undefined
+        ? deadLetter('NO_CREDENTIALS', 'error')
+        : deadLetter('GHL_UNAUTHORIZED', 'error');
+    case 'FORBIDDEN':
+      // GHL answers 403 to a token of another location (DESIGN §5): a configuration error.
+      return deadLetter('GHL_FORBIDDEN', 'error');
+    case 'NOT_FOUND':
+      return deadLetter('GHL_NOT_FOUND', 'warn');
+    case 'UNPROCESSABLE':
+      return deadLetter('GHL_UNPROCESSABLE', 'warn');
+    case 'BAD_RESPONSE':
+      return deadLetter('GHL_BAD_RESPONSE', 'error');
+    default: {
+      const unknownCode: never = error.code;
+      return unknownCode;
+    }
+  }
+}
+
+/** `http`: the last answer GHL gave (a 5xx), kept in the dead letter; absent for timeouts and resets. */
+function retryOrExhausted(
+  context: PolicyContext,
+  http: { status: number; body: unknown } | undefined,
+): Decision {
+  const allowed = Math.min(context.retry.attempts, context.jobAttempts ?? Number.POSITIVE_INFINITY);
+  if (context.attemptsMade + 1 >= allowed) {
+    return { kind: 'dead-letter', reason: 'RETRIES_EXHAUSTED', severity: 'error', ...(http && { http }) };
+  }
+  return { kind: 'retry' };
+}
+
+function delay(waitMs: number, reason: DelayReason, context: PolicyContext): Decision {
+  const wait = Math.max(0, waitMs);
+  return { kind: 'delay', untilMs: context.now + wait + jitterMs(wait, context.random), reason };
+}
+
+/**
+ * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"):
+ * a random delay in [0, min(cap, base·2^(n-1))] after the n-th failed attempt. Full jitter spreads
+ * the retries of many jobs that failed together (a GHL outage) instead of sending them back in waves.
+ * This is the Worker's `settings.backoffStrategy`; BullMQ calls it with the attempts made so far,
+ * this one included (job.js `shouldRetryJob`).
+ */
+export function retryDelayMs(attemptsMade: number, retry: RetrySettings, random: () => number): number {
+  const exponent = Math.max(0, attemptsMade - 1);
+  const ceiling = Math.min(retry.capMs, retry.baseMs * 2 ** exponent);
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * How long GHL wants us to wait after a 429, from the response's headers (packages/ghl parses them):
+ * Retry-After when present (not documented by GHL, but exact when a proxy sends it); else, when the
+ * daily budget is spent, until the next UTC midnight (at most DAILY_LIMIT_PROBE_MS); else one burst
+ * interval. GHL does not say when its burst window started, so a full `X-RateLimit-Interval-Milliseconds`
+ * is the only wait that is sure to reach the next window — whether `Remaining` is 0 or not.
+ */
+export function rateLimitWait(
+  rateLimit: RateLimitState,
+  now: number,
+): { waitMs: number; reason: 'GHL_RATE_LIMITED' | 'GHL_DAILY_LIMIT' } {
+  if (rateLimit.retryAfterMs !== undefined) {
+    return { waitMs: Math.min(rateLimit.retryAfterMs, MAX_RETRY_AFTER_MS), reason: 'GHL_RATE_LIMITED' };
+  }
+  if (rateLimit.dailyRemaining === 0) {
+    return { waitMs: Math.min(msUntilNextUtcMidnight(now), DAILY_LIMIT_PROBE_MS), reason: 'GHL_DAILY_LIMIT' };
+  }
+  return { waitMs: rateLimit.intervalMs ?? DEFAULT_BURST_INTERVAL_MS, reason: 'GHL_RATE_LIMITED' };
+}
+
+/**
+ * Added to every delay so that jobs held back together (all of one location's jobs at a 429, or a
+ * spent budget) do not come back in the same millisecond and collide again: up to a fifth of the
+ * wait, at least 250 ms and at most 30 s of spread.
+ */
+export function jitterMs(waitMs: number, random: () => number): number {
+  const spread = Math.min(30_000, Math.max(250, waitMs * 0.2));
+  return Math.floor(random() * spread);
+}
+
+export function msUntilNextUtcMidnight(now: number): number {
+  const date = new Date(now);
+  const midnight = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1);
+  return midnight - now;
+}
