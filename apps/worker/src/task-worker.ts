@@ -81,7 +81,7 @@ const BOOKKEEPING_TTL_SECONDS = 30 * 24 * 60 * 60;
  */
 const BULLMQ_MAX_STALLED_COUNT = MAX_STALLS + 5;
 
-interface ProcessorDeps {
+export interface ProcessorDeps {
   config: WorkerConfig;
   ghl: GhlClient;
   redis: Redis;

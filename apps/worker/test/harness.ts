@@ -184,7 +184,7 @@ export class Harness {
   }
 
   get queue(): Queue<unknown, TaskUpdateResult> {
-    return this.producer.queue as unknown as Queue<unknown, TaskUpdateResult>;
+    return this.producer.queue;
   }
 
   async enqueue(event: TaskEvent, idempotencyKey = randomUUID()): Promise<Job<unknown, TaskUpdateResult>> {

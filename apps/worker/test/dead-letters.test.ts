@@ -1,0 +1,224 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, replayDeadLetters, type DeadLetter } from '@closeloop/queue';
+import { waitFor } from '@closeloop/test-support';
+import { Queue, Worker } from 'bullmq';
+import { runDeadLettersCli } from '../src/dead-letters-command.js';
+import { createRateBudget } from '../src/rate-budget.js';
+import { createTaskOrderGuard } from '../src/task-order-guard.js';
+import { DeadLetteredError, createTaskProcessor, type TaskUpdateResult } from '../src/task-worker.js';
+import { Harness, eventFor, newTaskId, type HarnessOptions } from './harness.js';
+
+const opened: Harness[] = [];
+async function harness(options: HarnessOptions = {}): Promise<Harness> {
+  const h = await Harness.start(options);
+  opened.push(h);
+  return h;
+}
+afterEach(async () => {
+  for (const h of opened.splice(0)) await h.close();
+});
+
+const UNPROCESSABLE = {
+  status: 422,
+  body: { statusCode: 422, message: ['title should not be empty'], error: 'Unprocessable Entity' },
+};
+
+/**
+ * The first run of a job in a worker that dies right after writing the dead letter: the job is
+ * taken by hand (so no lock renewal), the processor runs, and the job is never moved to failed.
+ */
+async function runAndCrashAfterDeadLetter(h: Harness): Promise<void> {
+  const connection = h.connection();
+  const crashing = new Worker<unknown, TaskUpdateResult>(TASK_UPDATES_QUEUE, null, {
+    connection,
+    prefix: h.prefix,
+    lockDuration: 1_000,
+  });
+  const deadLetters = new Queue<DeadLetter>(DEAD_LETTER_QUEUE, { connection, prefix: h.prefix });
+  try {
+    const token = 'worker-that-crashes';
+    const job = await crashing.getNextJob(token);
+    const processor = createTaskProcessor({
+      config: h.config,
+      ghl: h.ghlClient(),
+      redis: connection,
+      deadLetters,
+      guard: createTaskOrderGuard(connection, h.prefix, 5_000),
+      budget: createRateBudget(connection, h.prefix, h.config.rateLimit),
+      logger: h.logger,
+      random: Math.random,
+      isInterrupted: () => false,
+    });
+    await expect(processor(job, token)).rejects.toBeInstanceOf(DeadLetteredError);
+    expect(await job.getState()).toBe('active');
+  } finally {
+    await crashing.close();
+    await deadLetters.close();
+  }
+}
+
+describe('dead letters: exactly one per failed job', () => {
+  it('When the worker dies between writing the dead letter and failing the job, then the re-run leaves exactly one dead letter', async () => {
+    const taskId = newTaskId();
+    const h = await harness({ startWorker: false, tasks: [{ id: taskId }] });
+    await h.sandbox.control.injectFault({ ...UNPROCESSABLE, taskId, count: 2 });
+    const job = await h.enqueue(eventFor(taskId));
+
+    await runAndCrashAfterDeadLetter(h);
+    const first = await h.deadLetter(job.id ?? '');
+    expect(first?.data.reason).toBe('GHL_UNPROCESSABLE');
+
+    // A new worker's stalled check finds the job without a lock and runs it again.
+    h.startWorker();
+    expect(await h.failed(job)).toMatch(/^GHL_UNPROCESSABLE: /);
+
+    expect(await h.deadLetterCount()).toBe(1);
+    // The second add was a no-op: the dead letter is the first one, unchanged.
+    expect((await h.deadLetter(job.id ?? ''))?.data).toEqual(first?.data);
+    expect(await (await h.reload(job)).getState()).toBe('failed');
+    expect(await h.sandbox.control.calls({ method: 'PUT' })).toHaveLength(2);
+    expect(h.logs.some((l) => l.msg.startsWith('job stalled'))).toBe(true);
+  });
+
+  it('When the re-run after such a crash succeeds, then the dead letter is removed and the job completes', async () => {
+    const taskId = newTaskId();
+    const h = await harness({ startWorker: false, tasks: [{ id: taskId }] });
+    await h.sandbox.control.injectFault({ ...UNPROCESSABLE, taskId, count: 1 });
+    const job = await h.enqueue(eventFor(taskId));
+
+    await runAndCrashAfterDeadLetter(h);
+    expect(await h.deadLetterCount()).toBe(1);
+
+    h.startWorker();
+    expect(await h.finished(job)).toEqual({ taskId, completed: true, status: 200 });
+
+    expect(await h.deadLetterCount()).toBe(0);
+    expect((await h.sandbox.control.getTask(taskId))?.completed).toBe(true);
+  });
+
+  it('When a job has stalled more often than allowed, then it is dead-lettered STALLED_REPEATEDLY without calling GHL', async () => {
+    const taskId = newTaskId();
+    const h = await harness({ startWorker: false, tasks: [{ id: taskId }] });
+    const job = await h.enqueue(eventFor(taskId));
+    // What four crashes mid-job leave behind: BullMQ's stall counter on the job hash.
+    await h.producer.redis.hset(`${h.prefix}:${TASK_UPDATES_QUEUE}:${job.id}`, 'stc', '4');
+
+    h.startWorker();
+    expect(await h.failed(job)).toMatch(/^STALLED_REPEATEDLY: /);
+
+    expect(await h.sandbox.control.calls()).toHaveLength(0);
+    expect((await h.deadLetter(job.id ?? ''))?.data.reason).toBe('STALLED_REPEATEDLY');
+  });
+});
+
+describe('dead letters: replay', () => {
+  async function deadLettered(h: Harness, taskId: string) {
+    await h.sandbox.control.injectFault({ ...UNPROCESSABLE, taskId, count: 1 });
+    const job = await h.enqueue(eventFor(taskId));
+    await h.failed(job);
+    return job;
+  }
+
+  it('When a dead letter is replayed after the cause is fixed, then the failed job runs again with fresh attempts and the task is completed', async () => {
+    const taskId = newTaskId();
+    const h = await harness({ tasks: [{ id: taskId }] });
+    const job = await deadLettered(h, taskId);
+    expect(await h.deadLetterCount()).toBe(1);
+
+    const reports = await replayDeadLetters(
+      { deadLetters: h.deadLetterQueue, taskUpdates: h.queue },
+      { ids: [job.id ?? ''] },
+    );
+
+    expect(reports).toEqual([{ id: job.id, outcome: 'retried' }]);
+    expect(await h.finished(job)).toEqual({ taskId, completed: true, status: 200 });
+    expect((await h.reload(job)).attemptsMade).toBe(1);
+    expect(await h.deadLetterCount()).toBe(0);
+    expect((await h.sandbox.control.getTask(taskId))?.completed).toBe(true);
+  });
+
+  it('When the failed job is already gone, then replay adds its data again under the same id', async () => {
+    const taskId = newTaskId();
+    const h = await harness({ tasks: [{ id: taskId }] });
+    const job = await deadLettered(h, taskId);
+    await h.queue.remove(job.id ?? '');
+
+    const reports = await replayDeadLetters(
+      { deadLetters: h.deadLetterQueue, taskUpdates: h.queue },
+      { reason: 'GHL_UNPROCESSABLE' },
+    );
+
+    expect(reports).toEqual([{ id: job.id, outcome: 're-added' }]);
+    const again = await h.reload(job);
+    expect(again.data).toEqual(job.data);
+    expect(await h.finished(again)).toEqual({ taskId, completed: true, status: 200 });
+    expect(await h.deadLetterCount()).toBe(0);
+  });
+
+  it('When a replayed job fails again, then it gets a new dead letter', async () => {
+    const taskId = newTaskId();
+    const h = await harness({ tasks: [{ id: taskId }] });
+    const job = await deadLettered(h, taskId);
+    await h.sandbox.control.injectFault({ status: 404, taskId, count: 1 });
+
+    await replayDeadLetters({ deadLetters: h.deadLetterQueue, taskUpdates: h.queue }, { all: true });
+
+    await waitForDeadLetter(h, job.id ?? '', 'GHL_NOT_FOUND');
+    expect(await h.deadLetterCount()).toBe(1);
+  });
+
+  it('When the CLI lists and replays by reason, then it prints the dead letters and sends them back', async () => {
+    const tasks = [newTaskId(), newTaskId()];
+    const h = await harness({ tasks: tasks.map((id) => ({ id })) });
+    const jobs = [];
+    for (const id of tasks) jobs.push(await deadLettered(h, id));
+    const env = { REDIS_URL: process.env.REDIS_URL, QUEUE_PREFIX: h.prefix };
+    const out: string[] = [];
+    const err: string[] = [];
+
+    expect(
+      await runDeadLettersCli(
+        ['list', '--reason', 'GHL_UNPROCESSABLE'],
+        env,
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+    ).toBe(0);
+    expect(out.at(-1)).toBe('2 dead letter(s)');
+    for (const job of jobs)
+      expect(out.some((line) => line.startsWith(`${job.id}\tGHL_UNPROCESSABLE\tHTTP 422`))).toBe(true);
+
+    out.length = 0;
+    expect(
+      await runDeadLettersCli(
+        ['replay', '--reason', 'GHL_UNPROCESSABLE'],
+        env,
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+    ).toBe(0);
+    expect(out.at(-1)).toBe('2 dead letter(s) replayed');
+    await Promise.all(jobs.map((job) => h.finished(job)));
+    for (const id of tasks) expect((await h.sandbox.control.getTask(id))?.completed).toBe(true);
+    expect(err).toEqual([]);
+  });
+
+  it('When the CLI is called wrongly, then it explains the usage and exits 2 without touching Redis', async () => {
+    const err: string[] = [];
+    const noop = (): void => undefined;
+    expect(await runDeadLettersCli(['replay'], {}, noop, (l) => err.push(l))).toBe(2);
+    expect(
+      await runDeadLettersCli(['replay', '--all', '--reason', 'INVALID_JOB'], {}, noop, (l) => err.push(l)),
+    ).toBe(2);
+    expect(await runDeadLettersCli(['list', '--reason', 'NOPE'], {}, noop, (l) => err.push(l))).toBe(2);
+    expect(await runDeadLettersCli(['purge'], {}, noop, (l) => err.push(l))).toBe(2);
+    expect(err.join('\n')).toContain('dead-letters replay --id JOB_ID');
+    expect(err.join('\n')).toContain('unknown reason "NOPE"');
+  });
+});
+
+async function waitForDeadLetter(h: Harness, id: string, reason: string): Promise<void> {
+  await waitFor(async () => (await h.deadLetter(id))?.data.reason === reason, {
+    description: `a new dead letter ${reason} for ${id}`,
+  });
+}
