@@ -221,19 +221,15 @@ function methodNotAllowed(allow: string): RequestHandler {
 }
 
 /**
- * What to answer for an error: ours as they are; the 4xx of body-parser and Express (they carry
- * `status` and `expose`) under our codes; undefined for everything else (→ bare 500).
+ * What to answer for an error: ours as they are; the 4xx of body-parser and Express under our
+ * codes (body-parser's come from http-errors with `expose`, the router's "Failed to decode param"
+ * carries only `status: 400`); undefined for everything else (→ bare 500).
  */
 function toReceiverError(error: unknown): ReceiverError | undefined {
   if (error instanceof ReceiverError) return error;
   if (typeof error !== 'object' || error === null) return undefined;
-  const { status, expose, type, limit } = error as {
-    status?: unknown;
-    expose?: unknown;
-    type?: unknown;
-    limit?: unknown;
-  };
-  if (typeof status !== 'number' || status < 400 || status > 499 || expose !== true) return undefined;
+  const { status, type, limit } = error as { status?: unknown; type?: unknown; limit?: unknown };
+  if (typeof status !== 'number' || status < 400 || status > 499) return undefined;
   switch (type) {
     case 'entity.too.large':
       return new ReceiverError(
