@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig, redactRedisUrl } from '../src/config.js';
+
+const secret = (bytes = 32): string => `whsec_${randomBytes(bytes).toString('base64')}`;
+const KEY = 'an-internal-key-of-some-length';
+
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('When only INTERNAL_API_KEY is set, then every other variable takes its documented default', () => {
+    expect(loadConfig({ INTERNAL_API_KEY: KEY })).toEqual({
+      redisUrl: 'redis://127.0.0.1:6379',
+      queuePrefix: 'closeloop',
+      port: 3000,
+      host: '0.0.0.0',
+      webhookSecrets: [],
+      internalApiKey: KEY,
+      admin: undefined,
+      bodyLimitBytes: 256 * 1024,
+      logLevel: 'info',
+    });
+  });
+
+  it('When everything is set, then each value is read', () => {
+    const [first, second] = [secret(), secret(24)];
+    expect(
+      loadConfig({
+        REDIS_URL: 'rediss://:pw@redis.internal:6380/2',
+        QUEUE_PREFIX: '{closeloop}',
+        PORT: '8080',
+        HOST: '::',
+        WEBHOOK_SECRET: `  ${first}   ${second} `,
+        INTERNAL_API_KEY: KEY,
+        ADMIN_USER: 'ops',
+        ADMIN_PASSWORD: 'long-enough-password',
+        BODY_LIMIT: '1mb',
+        LOG_LEVEL: 'DEBUG',
+      }),
+    ).toEqual({
+      redisUrl: 'rediss://:pw@redis.internal:6380/2',
+      queuePrefix: '{closeloop}',
+      port: 8080,
+      host: '::',
+      webhookSecrets: [first, second],
+      internalApiKey: KEY,
+      admin: { user: 'ops', password: 'long-enough-password' },
+      bodyLimitBytes: 1024 * 1024,
+      logLevel: 'debug',
+    });
+  });
+
+  it('When a variable is set to the empty string (docker compose ${X:-}), then it counts as unset', () => {
+    const config = loadConfig({
+      INTERNAL_API_KEY: KEY,
+      WEBHOOK_SECRET: '',
+      ADMIN_USER: '',
+      ADMIN_PASSWORD: ' ',
+      PORT: '',
+    });
+    expect(config).toMatchObject({ webhookSecrets: [], admin: undefined, port: 3000 });
+  });
+
+  it('When neither WEBHOOK_SECRET nor INTERNAL_API_KEY is set, then it refuses to start', () => {
+    expect(problemsOf({})).toEqual([expect.stringContaining('WEBHOOK_SECRET or INTERNAL_API_KEY')]);
+  });
+
+  it.each([
+    ['only ADMIN_USER', { ADMIN_USER: 'ops' }],
+    ['only ADMIN_PASSWORD', { ADMIN_PASSWORD: 'long-enough-password' }],
+  ])('When %s is set, then it asks for both or neither', (_name, admin) => {
+    expect(problemsOf({ INTERNAL_API_KEY: KEY, ...admin })).toEqual([
+      expect.stringContaining('ADMIN_USER and ADMIN_PASSWORD'),
+    ]);
+  });
+
+  it.each([
+    ['has no whsec_ prefix', randomBytes(32).toString('base64')],
+    ['is an asymmetric key', `whpk_${randomBytes(32).toString('base64')}`],
+    ['is shorter than 24 bytes', secret(16)],
+    ['is longer than 64 bytes', secret(65)],
+    ['is not base64', 'whsec_not*base64*at*all*but*long*enough*'],
+    ['is one bad secret among good ones', `${secret()} whsec_short`],
+  ])('When WEBHOOK_SECRET %s, then it is refused', (_name, value) => {
+    expect(problemsOf({ WEBHOOK_SECRET: value })).toEqual([expect.stringMatching(/^WEBHOOK_SECRET: /)]);
+  });
+
+  it('When several variables are wrong, then every problem is reported at once, without their values', () => {
+    const problems = problemsOf({
+      REDIS_URL: 'http://user:s3cr3t-redis@localhost:6379',
+      QUEUE_PREFIX: 'has:colon',
+      PORT: '70000',
+      WEBHOOK_SECRET: 'whsec_tooshort',
+      INTERNAL_API_KEY: 'short',
+      ADMIN_USER: 'a:b',
+      ADMIN_PASSWORD: 'tiny',
+      BODY_LIMIT: '1gb',
+      LOG_LEVEL: 'loud',
+    });
+    const names = problems.map((problem) => problem.split(':')[0]);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'REDIS_URL',
+        'QUEUE_PREFIX',
+        'PORT',
+        'WEBHOOK_SECRET',
+        'INTERNAL_API_KEY',
+        'ADMIN_USER',
+        'ADMIN_PASSWORD',
+        'BODY_LIMIT',
+        'LOG_LEVEL',
+      ]),
+    );
+    const text = problems.join('\n');
+    for (const value of ['s3cr3t-redis', 'whsec_tooshort', 'short"', 'tiny'])
+      expect(text).not.toContain(value);
+  });
+
+  it.each([
+    ['262144', 262_144],
+    ['256kb', 262_144],
+    ['64 KiB', 65_536],
+    ['2MB', 2 * 1024 * 1024],
+  ])('When BODY_LIMIT is %s, then the limit is %d bytes', (value, bytes) => {
+    expect(loadConfig({ INTERNAL_API_KEY: KEY, BODY_LIMIT: value }).bodyLimitBytes).toBe(bytes);
+  });
+
+  it('When the Redis URL holds a password, then the logged form hides it', () => {
+    expect(redactRedisUrl('redis://user:hunter2@host:6379/0')).toBe('redis://user:***@host:6379/0');
+    expect(redactRedisUrl('redis://host:6379')).toBe('redis://host:6379');
+  });
+});
