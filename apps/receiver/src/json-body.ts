@@ -21,6 +21,9 @@ export function assertJsonContentType(contentType: string | undefined): void {
   }
 }
 
+/** Reusable: decode() without `stream: true` keeps no state between calls. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * The body bytes as JSON. Decoding is strict (`fatal`): invalid UTF-8 is refused rather than
  * silently replaced by U+FFFD. That also matters for signatures: `standardwebhooks` signs
@@ -30,7 +33,7 @@ export function assertJsonContentType(contentType: string | undefined): void {
 export function parseJsonBody(rawBody: Buffer): unknown {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(rawBody);
+    text = strictUtf8.decode(rawBody);
   } catch {
     throw new ReceiverError('INVALID_JSON', 'The body is not valid UTF-8');
   }

@@ -1,0 +1,124 @@
+/**
+ * Throughput of the receiver's hot path — POST /webhooks/events with a valid Standard Webhooks
+ * signature: raw body, HMAC check, JSON + zod, dedupe check, queue.add, dedupe record, 202 — against
+ * a bare Express 5 app with express.json() answering 202 to the same requests, in the same run.
+ *
+ *   pnpm exec tsx apps/receiver/bench/receiver-bench.ts [seconds=10] [connections=50]
+ *
+ * Redis: REDIS_URL if set (a fresh key prefix, deleted afterwards), else its own redis-server.
+ * The receiver logs at BENCH_LOG_LEVEL (default info, as in production) into /dev/null, so the
+ * cost of its access log is measured but no terminal is. Load stays on 127.0.0.1, bounded in time
+ * (SETUP-NOTES); the load generator is a separate process (load-generator.ts).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { startRedisServer, type LocalRedis } from '@closeloop/test-support';
+import type { Result } from 'autocannon';
+import express from 'express';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { startReceiver } from '../src/server.js';
+
+const seconds = Number(process.argv[2] ?? 10);
+const connections = Number(process.argv[3] ?? 50);
+const logLevel = process.env.BENCH_LOG_LEVEL ?? 'info';
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
+
+function load(url: string, secret: string, duration = seconds): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      `${ROOT}node_modules/.bin/tsx`,
+      [GENERATOR, JSON.stringify({ url, seconds: duration, connections, secret })],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
+      else resolve(JSON.parse(output.trim().split('\n').pop() ?? '{}') as Result);
+    });
+  });
+}
+
+async function startBaseline(): Promise<{ url: string; server: Server }> {
+  const app = express();
+  app.use(express.json());
+  app.post('/webhooks/events', (_req, res) => {
+    res.status(202).json({ jobId: 'baseline', duplicate: false });
+  });
+  const server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+function summary(name: string, result: Result): string {
+  const bad = result.non2xx + result.errors + result.timeouts;
+  return (
+    `${name.padEnd(10)} ${result.requests.average.toFixed(0).padStart(7)} req/s  ` +
+    `p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  ` +
+    `total ${result.requests.total}  non-2xx/errors/timeouts ${bad}`
+  );
+}
+
+async function deleteKeys(redisUrl: string, prefix: string): Promise<number> {
+  const redis = new Redis(redisUrl);
+  let deleted = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
+      cursor = next;
+      if (keys.length > 0) deleted += await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
+}
+
+const ownRedis: LocalRedis | undefined = process.env.REDIS_URL ? undefined : await startRedisServer();
+const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? '';
+const prefix = `bench-${randomUUID().slice(0, 8)}`;
+const secret = `whsec_${randomBytes(32).toString('base64')}`;
+const config = loadConfig({
+  REDIS_URL: redisUrl,
+  QUEUE_PREFIX: prefix,
+  PORT: '0',
+  HOST: '127.0.0.1',
+  WEBHOOK_SECRET: secret,
+  LOG_LEVEL: logLevel,
+});
+const receiver = await startReceiver(config, {
+  logger: createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })),
+});
+const baseline = await startBaseline();
+try {
+  console.log(
+    `${seconds} s each, ${connections} connections, signed POST /webhooks/events, ` +
+      `receiver log level ${config.logLevel}, Redis ${ownRedis ? 'own redis-server' : 'REDIS_URL'}`,
+  );
+  // A short unmeasured run each, so both are measured with warm JIT and open sockets.
+  await load(receiver.url, secret, 2);
+  await load(baseline.url, secret, 2);
+  const receiverResult = await load(receiver.url, secret);
+  console.log(summary('receiver', receiverResult));
+  const baselineResult = await load(baseline.url, secret);
+  console.log(summary('baseline', baselineResult));
+  const ratio = receiverResult.requests.average / baselineResult.requests.average;
+  console.log(`ratio receiver/baseline ${ratio.toFixed(2)}`);
+} finally {
+  await receiver.close();
+  await new Promise<void>((resolve) => {
+    baseline.server.close(() => resolve());
+    baseline.server.closeAllConnections();
+  });
+  if (ownRedis) await ownRedis.dispose();
+  else console.log(`deleted ${await deleteKeys(redisUrl, prefix)} bench keys`);
+}
