@@ -7,7 +7,7 @@ import basicAuth from 'express-basic-auth';
 import express, { type RequestHandler } from 'express';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { errorBody } from './errors.js';
+import { formatErrorBody } from './errors.js';
 
 export const ADMIN_BASE_PATH = '/admin/queues';
 
@@ -66,7 +66,8 @@ export function createAdminBoard(options: {
     users: { [options.user]: options.password },
     challenge: true,
     realm: 'closeloop',
-    unauthorizedResponse: () => errorBody('UNAUTHORIZED', 'Bull Board needs the admin user and password'),
+    unauthorizedResponse: () =>
+      formatErrorBody('UNAUTHORIZED', 'Bull Board needs the admin user and password'),
   });
   const router = express.Router();
   router.use(requireAdmin, serverAdapter.getRouter() as RequestHandler);

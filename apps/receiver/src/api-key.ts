@@ -9,7 +9,7 @@ export type ApiKeyCheck = (authorization: string | undefined) => void;
  * in the timing too.
  */
 export function createApiKeyCheck(apiKey: string): ApiKeyCheck {
-  const expected = digest(apiKey);
+  const expected = hashKey(apiKey);
   return (authorization) => {
     if (!authorization) {
       throw new ReceiverError('MISSING_API_KEY', 'Send the API key as "Authorization: Bearer <key>"', {
@@ -18,7 +18,7 @@ export function createApiKeyCheck(apiKey: string): ApiKeyCheck {
     }
     // RFC 6750 §2.1: the scheme is case-insensitive; the token is everything after one or more spaces.
     const match = /^Bearer +(\S+) *$/i.exec(authorization);
-    if (!match?.[1] || !timingSafeEqual(digest(match[1]), expected)) {
+    if (!match?.[1] || !timingSafeEqual(hashKey(match[1]), expected)) {
       throw new ReceiverError('INVALID_API_KEY', 'The API key is not valid', {
         headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
       });
@@ -26,6 +26,6 @@ export function createApiKeyCheck(apiKey: string): ApiKeyCheck {
   };
 }
 
-function digest(value: string): Buffer {
+function hashKey(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }

@@ -11,11 +11,11 @@ import {
 } from '@closeloop/queue';
 import { createApiKeyCheck } from './api-key.js';
 import type { ReceiverConfig } from './config.js';
-import { withDeadline } from './deadline.js';
-import { ReceiverError, queueUnavailable, type ErrorCode } from './errors.js';
+import { runWithDeadline } from './deadline.js';
+import { ReceiverError, buildQueueUnavailableError, type ErrorCode } from './errors.js';
 import { assertJsonContentType, parseJsonBody, validateBody } from './json-body.js';
 import { ReceiverCounters, mergePrometheusTexts } from './metrics.js';
-import { assignRequestContext, contextOf } from './request-context.js';
+import { assignRequestContext, getRequestContext } from './request-context.js';
 import { createWebhookSources } from './webhook-sources.js';
 
 /**
@@ -59,25 +59,29 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/healthz', (_req, res) => {
     res.status(200).json({ status: 'ok' });
   });
-  app.all('/healthz', methodNotAllowed('GET, HEAD'));
+  app.all('/healthz', rejectOtherMethods('GET, HEAD'));
 
   app.get('/readyz', async (_req, res) => {
     try {
-      await withDeadline(producer.redis.ping(), PING_DEADLINE_MS, () =>
-        queueUnavailable(new Error(`no PONG within ${PING_DEADLINE_MS} ms`)),
+      await runWithDeadline(producer.redis.ping(), PING_DEADLINE_MS, () =>
+        buildQueueUnavailableError(new Error(`no PONG within ${PING_DEADLINE_MS} ms`)),
       );
     } catch (error) {
-      throw error instanceof ReceiverError ? error : queueUnavailable(error);
+      throw error instanceof ReceiverError ? error : buildQueueUnavailableError(error);
     }
     res.status(200).json({ status: 'ready' });
   });
-  app.all('/readyz', methodNotAllowed('GET, HEAD'));
+  app.all('/readyz', rejectOtherMethods('GET, HEAD'));
 
   app.get('/metrics', async (_req, res) => {
     const labels = { prefix: config.queuePrefix };
     const exports = await Promise.allSettled(
       [producer.queue, deadLetterQueue].map((queue) =>
-        withDeadline(queue.exportPrometheusMetrics(labels), PING_DEADLINE_MS, () => new Error('timed out')),
+        runWithDeadline(
+          queue.exportPrometheusMetrics(labels),
+          PING_DEADLINE_MS,
+          () => new Error('timed out'),
+        ),
       ),
     );
     const queueTexts = exports.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
@@ -95,7 +99,7 @@ export function createApp(deps: AppDeps): express.Express {
         ]),
       );
   });
-  app.all('/metrics', methodNotAllowed('GET, HEAD'));
+  app.all('/metrics', rejectOtherMethods('GET, HEAD'));
 
   if (deps.adminRouter) app.use('/admin/queues', deps.adminRouter);
 
@@ -104,7 +108,7 @@ export function createApp(deps: AppDeps): express.Express {
     res: Response,
     input: { source: string; idempotencyKey: string; event: TaskEvent },
   ): Promise<void> => {
-    const context = contextOf(req, logger);
+    const context = getRequestContext(req, logger);
     context.log.debug(
       { source: input.source, idempotencyKey: input.idempotencyKey, event: input.event },
       'body',
@@ -119,7 +123,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.all('/webhooks/:source', (req, _res, next) => {
     const source = sources.get(req.params.source);
     if (!source) throw new ReceiverError('UNKNOWN_SOURCE', 'No webhook source of that name');
-    if (req.method !== 'POST') throw methodNotAllowedError('POST');
+    if (req.method !== 'POST') throw buildMethodNotAllowedError('POST');
     if (!source.configured) {
       throw new ReceiverError('SOURCE_NOT_CONFIGURED', 'This webhook source has no secret configured');
     }
@@ -128,7 +132,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/webhooks/:source', readRawBody, async (req, res) => {
     const source = sources.get(req.params.source);
     if (!source) throw new ReceiverError('UNKNOWN_SOURCE', 'No webhook source of that name');
-    const rawBody = rawBodyOf(req);
+    const rawBody = getRawBody(req);
     // Order: authenticate, then judge the media type, then parse and validate (nothing about an
     // unauthenticated body is looked at beyond its size).
     const { idempotencyKey } = source.authenticate(rawBody, req.headers);
@@ -152,20 +156,20 @@ export function createApp(deps: AppDeps): express.Express {
     async (req, res) => {
       const { idempotencyKey, ...event } = validateBody(
         InternalTaskUpdateRequest,
-        parseJsonBody(rawBodyOf(req)),
+        parseJsonBody(getRawBody(req)),
       );
       await accept(req, res, { source: 'internal', idempotencyKey, event });
     },
   );
-  app.all('/v1/task-updates', methodNotAllowed('POST'));
+  app.all('/v1/task-updates', rejectOtherMethods('POST'));
 
   app.use((req, _res, next) => {
     next(new ReceiverError('NOT_FOUND', `No route for ${req.method} ${req.path.slice(0, 200)}`));
   });
 
   app.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
-    const context = contextOf(req, logger);
-    const answer = toReceiverError(error);
+    const context = getRequestContext(req, logger);
+    const answer = translateError(error);
     if (!answer) {
       // A bug or an unforeseen failure: the details go to the log, never to the caller.
       context.log.error({ err: error }, 'unexpected error');
@@ -191,8 +195,8 @@ async function enqueue(
   input: { source: string; idempotencyKey: string; event: TaskEvent },
 ): Promise<EnqueueResult> {
   try {
-    return await withDeadline(enqueueTaskUpdate(producer, input), ENQUEUE_DEADLINE_MS, () =>
-      queueUnavailable(new Error(`no answer from Redis within ${ENQUEUE_DEADLINE_MS} ms`)),
+    return await runWithDeadline(enqueueTaskUpdate(producer, input), ENQUEUE_DEADLINE_MS, () =>
+      buildQueueUnavailableError(new Error(`no answer from Redis within ${ENQUEUE_DEADLINE_MS} ms`)),
     );
   } catch (error) {
     if (error instanceof ReceiverError) throw error;
@@ -200,23 +204,23 @@ async function enqueue(
     if (error instanceof ZodError) throw error;
     // Everything else comes from Redis (disconnected, timed out, refused the write): the job is not
     // stored, and a retry may well succeed.
-    throw queueUnavailable(error);
+    throw buildQueueUnavailableError(error);
   }
 }
 
 /** The body bytes; a request without a body (no Content-Length, no Transfer-Encoding) is empty. */
-function rawBodyOf(req: Request): Buffer {
+function getRawBody(req: Request): Buffer {
   const body: unknown = req.body;
   return Buffer.isBuffer(body) ? body : Buffer.alloc(0);
 }
 
-function methodNotAllowedError(allow: string): ReceiverError {
+function buildMethodNotAllowedError(allow: string): ReceiverError {
   return new ReceiverError('METHOD_NOT_ALLOWED', `Use ${allow}`, { headers: { Allow: allow } });
 }
 
-function methodNotAllowed(allow: string): RequestHandler {
+function rejectOtherMethods(allow: string): RequestHandler {
   return () => {
-    throw methodNotAllowedError(allow);
+    throw buildMethodNotAllowedError(allow);
   };
 }
 
@@ -225,7 +229,7 @@ function methodNotAllowed(allow: string): RequestHandler {
  * codes (body-parser's come from http-errors with `expose`, the router's "Failed to decode param"
  * carries only `status: 400`); undefined for everything else (→ bare 500).
  */
-function toReceiverError(error: unknown): ReceiverError | undefined {
+function translateError(error: unknown): ReceiverError | undefined {
   if (error instanceof ReceiverError) return error;
   if (typeof error !== 'object' || error === null) return undefined;
   const { status, type, limit } = error as { status?: unknown; type?: unknown; limit?: unknown };

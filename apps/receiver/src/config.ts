@@ -42,7 +42,7 @@ export class ConfigError extends Error {
 }
 
 /** `FOO=` (as docker compose writes `${FOO:-}`) means "not set", not "set to nothing". */
-const optional = <T extends z.ZodType>(schema: T) =>
+const treatEmptyAsUnset = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema);
 
 const RedisUrl = z.string().refine((value) => {
@@ -117,16 +117,16 @@ const BodyLimit = z
   .refine((bytes) => bytes >= 1024 && bytes <= MAX_BODY_LIMIT, 'must be between 1kb and 16mb');
 
 const EnvSchema = z.object({
-  REDIS_URL: optional(RedisUrl.default('redis://127.0.0.1:6379')),
-  QUEUE_PREFIX: optional(QueuePrefix.default(DEFAULT_QUEUE_PREFIX)),
-  PORT: optional(Port.default(3000)),
-  HOST: optional(z.string().default('0.0.0.0')),
-  WEBHOOK_SECRET: optional(WebhookSecrets.optional()),
-  INTERNAL_API_KEY: optional(InternalApiKey.optional()),
-  ADMIN_USER: optional(AdminUser.optional()),
-  ADMIN_PASSWORD: optional(AdminPassword.optional()),
-  BODY_LIMIT: optional(BodyLimit.default(DEFAULT_BODY_LIMIT)),
-  LOG_LEVEL: optional(
+  REDIS_URL: treatEmptyAsUnset(RedisUrl.default('redis://127.0.0.1:6379')),
+  QUEUE_PREFIX: treatEmptyAsUnset(QueuePrefix.default(DEFAULT_QUEUE_PREFIX)),
+  PORT: treatEmptyAsUnset(Port.default(3000)),
+  HOST: treatEmptyAsUnset(z.string().default('0.0.0.0')),
+  WEBHOOK_SECRET: treatEmptyAsUnset(WebhookSecrets.optional()),
+  INTERNAL_API_KEY: treatEmptyAsUnset(InternalApiKey.optional()),
+  ADMIN_USER: treatEmptyAsUnset(AdminUser.optional()),
+  ADMIN_PASSWORD: treatEmptyAsUnset(AdminPassword.optional()),
+  BODY_LIMIT: treatEmptyAsUnset(BodyLimit.default(DEFAULT_BODY_LIMIT)),
+  LOG_LEVEL: treatEmptyAsUnset(
     z
       .string()
       .transform((value) => value.toLowerCase())

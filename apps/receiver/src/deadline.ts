@@ -2,7 +2,7 @@
  * Settles like `work`, or rejects with `onTimeout()` after `ms`, whichever comes first. `work` keeps
  * running after a timeout; its late rejection is absorbed so it never becomes an unhandled rejection.
  */
-export async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+export async function runWithDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   work.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

@@ -31,7 +31,7 @@ export type ErrorCode =
  * The one place that turns a code into a status. Exhaustive: a new code does not compile until
  * it has a status here (the `never` default).
  */
-export function statusForCode(code: ErrorCode): number {
+export function mapCodeToStatus(code: ErrorCode): number {
   switch (code) {
     case 'BAD_REQUEST':
     case 'INVALID_JSON':
@@ -90,22 +90,22 @@ export class ReceiverError extends Error {
   ) {
     super(message, { cause: options.cause });
     this.name = 'ReceiverError';
-    this.status = statusForCode(code);
+    this.status = mapCodeToStatus(code);
   }
 
   toBody(): ErrorBody {
-    return errorBody(this.code, this.message, this.options.issues);
+    return formatErrorBody(this.code, this.message, this.options.issues);
   }
 }
 
-export function errorBody(code: ErrorCode, message: string, issues?: ErrorIssue[]): ErrorBody {
+export function formatErrorBody(code: ErrorCode, message: string, issues?: ErrorIssue[]): ErrorBody {
   return { error: { code, message, ...(issues ? { issues } : {}) } };
 }
 
 /** Enough issues to fix a request; a body with thousands of mistakes does not get thousands back. */
 const MAX_ISSUES = 50;
 
-export function issuesFrom(error: ZodError): ErrorIssue[] {
+export function formatIssues(error: ZodError): ErrorIssue[] {
   return error.issues.slice(0, MAX_ISSUES).map((issue) => ({
     path: issue.path.map((segment) => (typeof segment === 'symbol' ? String(segment) : segment)),
     message: issue.message,
@@ -113,7 +113,7 @@ export function issuesFrom(error: ZodError): ErrorIssue[] {
 }
 
 /** A 503 that tells the sender when to come back (DESIGN §2.3). */
-export function queueUnavailable(cause?: unknown): ReceiverError {
+export function buildQueueUnavailableError(cause?: unknown): ReceiverError {
   return new ReceiverError('QUEUE_UNAVAILABLE', 'The queue is unreachable; retry shortly', {
     headers: { 'Retry-After': '1' },
     cause,

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ReceiverError, issuesFrom } from './errors.js';
+import { ReceiverError, formatIssues } from './errors.js';
 
 /**
  * `application/json`, optionally with `charset=utf-8` (RFC 8259 §8.1: JSON between systems is
@@ -52,7 +52,7 @@ export function validateBody<T extends z.ZodType>(schema: T, body: unknown): z.o
   const result = schema.safeParse(body);
   if (!result.success) {
     throw new ReceiverError('INVALID_BODY', 'The body does not match the expected schema', {
-      issues: issuesFrom(result.error),
+      issues: formatIssues(result.error),
     });
   }
   return result.data;

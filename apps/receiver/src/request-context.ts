@@ -49,7 +49,7 @@ export function assignRequestContext(logger: Logger) {
   };
 }
 
-export function contextOf(req: Request, fallback: Logger): RequestContext {
+export function getRequestContext(req: Request, fallback: Logger): RequestContext {
   let context = contexts.get(req);
   if (!context) {
     // Only for errors raised before assignRequestContext ran (it is the first middleware).

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ADMIN_BASE_PATH, createAdminBoard, type AdminBoard } from './admin-board.js';
 import { createApp } from './app.js';
 import { redactRedisUrl, type ReceiverConfig } from './config.js';
-import { errorBody, statusForCode, type ErrorCode } from './errors.js';
+import { formatErrorBody, mapCodeToStatus, type ErrorCode } from './errors.js';
 import { createLogger } from './logger.js';
 import { ReceiverCounters } from './metrics.js';
 
@@ -63,7 +63,7 @@ export async function startReceiver(
     });
     const server = createServer(app);
     server.on('clientError', answerMalformedRequest);
-    await listen(server, config.port, config.host);
+    await startListening(server, config.port, config.host);
 
     const port = (server.address() as AddressInfo).port;
     const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host;
@@ -124,7 +124,7 @@ async function connectProducer(config: ReceiverConfig, logger: Logger): Promise<
   return producer;
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
+function startListening(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -165,9 +165,9 @@ function answerMalformedRequest(error: NodeJS.ErrnoException, socket: import('no
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'REQUEST_TIMEOUT'
         : 'BAD_REQUEST';
-  const body = JSON.stringify(errorBody(code, 'The HTTP request is malformed'));
+  const body = JSON.stringify(formatErrorBody(code, 'The HTTP request is malformed'));
   socket.end(
-    `HTTP/1.1 ${statusForCode(code)} ${code}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `HTTP/1.1 ${mapCodeToStatus(code)} ${code}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

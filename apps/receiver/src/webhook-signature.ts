@@ -28,9 +28,9 @@ export function createSignatureVerifier(secrets: readonly string[]): SignatureVe
   const webhooks = secrets.map((secret) => new Webhook(secret));
 
   return (rawBody, headers) => {
-    const webhookId = header(headers, 'webhook-id');
-    const timestampHeader = header(headers, 'webhook-timestamp');
-    const signature = header(headers, 'webhook-signature');
+    const webhookId = readHeader(headers, 'webhook-id');
+    const timestampHeader = readHeader(headers, 'webhook-timestamp');
+    const signature = readHeader(headers, 'webhook-signature');
     const missing = [
       ['webhook-id', webhookId],
       ['webhook-timestamp', timestampHeader],
@@ -59,7 +59,7 @@ export function createSignatureVerifier(secrets: readonly string[]): SignatureVe
     }
     const timestamp = Number(timestampHeader);
     if (Math.abs(Date.now() / 1000 - timestamp) > SIGNATURE_TOLERANCE_SECONDS) {
-      throw expired();
+      throw buildExpiredError();
     }
 
     const signed = {
@@ -75,7 +75,7 @@ export function createSignatureVerifier(secrets: readonly string[]): SignatureVe
       } catch (error) {
         if (!(error instanceof WebhookVerificationError)) throw error;
         // The clock may have moved past the tolerance since our own check above.
-        if (/timestamp too (old|new)/i.test(error.message)) throw expired();
+        if (/timestamp too (old|new)/i.test(error.message)) throw buildExpiredError();
         // "No matching signature found": try the next secret.
       }
     }
@@ -87,12 +87,12 @@ export function createSignatureVerifier(secrets: readonly string[]): SignatureVe
 }
 
 /** Node gives a string (repeats joined with ", "); the type allows string[] for a few headers only. */
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+function readHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-function expired(): ReceiverError {
+function buildExpiredError(): ReceiverError {
   return new ReceiverError(
     'SIGNATURE_EXPIRED',
     `webhook-timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS} seconds away from the receiver's clock`,
