@@ -17,11 +17,15 @@ export interface AdminBoard {
   close(): Promise<void>;
 }
 
-/** Shown on the dead-letter queue's page: how an operator replays what GHL refused. */
+/**
+ * Shown on the dead-letter queue's page: how an operator replays what GHL refused. The CLI is the
+ * worker's (apps/worker README "Dead letters"): it removes the dead letter and retries the original.
+ */
 export const DEAD_LETTER_DESCRIPTION =
-  'Task updates GHL refused for good (reason, GHL status and body in each job) or that ran out of retries. ' +
-  'Nothing processes this queue. To replay: fix the cause (task, token, data), then in task-updates → Failed ' +
-  'retry the job with the same id (or send the event again with a new idempotency key), and delete the entry here.';
+  'Task updates GHL refused for good, or that ran out of retries: reason, GHL status and body in each entry; ' +
+  'the original job is in task-updates → Failed under the same id. No worker reads this queue. ' +
+  'To replay once the cause is fixed: pnpm dead-letters replay --id <jobId> (or --reason <REASON>, or --all), ' +
+  'or retry the original job in task-updates → Failed.';
 
 /**
  * Bull Board for `task-updates` and `task-updates-dead`, behind basic auth ("treat dashboard
