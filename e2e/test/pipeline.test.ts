@@ -165,10 +165,10 @@ describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbo
       tokenLocationId: LOCATION,
     });
     expect(calls[0]?.headers).toMatchObject({ version: '2021-07-28', 'content-type': 'application/json' });
-    const job = await waitFor(async () => {
-      const found = await tasks.getJob(sent.body.jobId);
-      return (await found?.getState()) === 'completed' ? found : undefined;
-    });
+    // The job object is read after the state says completed, so it carries the return value.
+    const job = await waitFor(async () =>
+      (await tasks.getJobState(sent.body.jobId)) === 'completed' ? tasks.getJob(sent.body.jobId) : undefined,
+    );
     expect(job.returnvalue).toMatchObject({ taskId, completed: true });
   });
 

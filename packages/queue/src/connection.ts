@@ -19,6 +19,9 @@ export function createRedisConnection(url: string, role: ConnectionRole, options
           maxRetriesPerRequest: 0,
           commandTimeout: 1_000,
           connectTimeout: 1_000,
+          // ioredis 5.11.1 keeps a `disconnectTimeout` timer (2 s by default) alive when the producer is
+          // closed during an outage, which holds the process open that long after shutdown.
+          disconnectTimeout: 200,
           // Reconnect quickly and forever: the receiver must work again as soon as Redis is back.
           retryStrategy: (times) => Math.min(100 * times, 1_000),
         }
