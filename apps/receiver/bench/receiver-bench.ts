@@ -12,12 +12,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { startRedisServer, type LocalRedis } from '@closeloop/test-support';
+import { startBareExpress, startRedisServer, summarizeLoad, type LocalRedis } from '@closeloop/test-support';
 import type { Result } from 'autocannon';
-import express from 'express';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
@@ -45,26 +42,6 @@ function load(url: string, secret: string, duration = seconds): Promise<Result> 
       else resolve(JSON.parse(output.trim().split('\n').pop() ?? '{}') as Result);
     });
   });
-}
-
-async function startBaseline(): Promise<{ url: string; server: Server }> {
-  const app = express();
-  app.use(express.json());
-  app.post('/webhooks/events', (_req, res) => {
-    res.status(202).json({ jobId: 'baseline', duplicate: false });
-  });
-  const server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-function summary(name: string, result: Result): string {
-  const bad = result.non2xx + result.errors + result.timeouts;
-  return (
-    `${name.padEnd(10)} ${result.requests.average.toFixed(0).padStart(7)} req/s  ` +
-    `p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  ` +
-    `total ${result.requests.total}  non-2xx/errors/timeouts ${bad}`
-  );
 }
 
 async function deleteKeys(redisUrl: string, prefix: string): Promise<number> {
@@ -98,7 +75,12 @@ const config = loadConfig({
 const receiver = await startReceiver(config, {
   logger: createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })),
 });
-const baseline = await startBaseline();
+const baseline = await startBareExpress({
+  method: 'post',
+  path: '/webhooks/events',
+  status: 202,
+  body: { jobId: 'baseline', duplicate: false },
+});
 try {
   console.log(
     `${seconds} s each, ${connections} connections, signed POST /webhooks/events, ` +
@@ -108,17 +90,14 @@ try {
   await load(receiver.url, secret, 2);
   await load(baseline.url, secret, 2);
   const receiverResult = await load(receiver.url, secret);
-  console.log(summary('receiver', receiverResult));
+  console.log(summarizeLoad('receiver', receiverResult));
   const baselineResult = await load(baseline.url, secret);
-  console.log(summary('baseline', baselineResult));
+  console.log(summarizeLoad('baseline', baselineResult));
   const ratio = receiverResult.requests.average / baselineResult.requests.average;
   console.log(`ratio receiver/baseline ${ratio.toFixed(2)}`);
 } finally {
   await receiver.close();
-  await new Promise<void>((resolve) => {
-    baseline.server.close(() => resolve());
-    baseline.server.closeAllConnections();
-  });
+  await baseline.close();
   if (ownRedis) await ownRedis.dispose();
   else console.log(`deleted ${await deleteKeys(redisUrl, prefix)} bench keys`);
 }

@@ -7,10 +7,8 @@
  * Load stays on 127.0.0.1 and bounded in time (SETUP-NOTES). autocannon runs in a worker thread so
  * that the load generator does not share the servers' event loop.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import autocannon, { type Result } from 'autocannon';
-import express from 'express';
+import { startBareExpress, summarizeLoad } from '@closeloop/test-support';
 import { startSandbox } from '../src/index.js';
 
 const seconds = Number(process.argv[2] ?? 10);
@@ -34,28 +32,8 @@ function load(url: string, duration = seconds): Promise<Result> {
   });
 }
 
-async function startBaseline(): Promise<{ url: string; server: Server }> {
-  const app = express();
-  app.use(express.json());
-  app.put('/contacts/:contactId/tasks/:taskId/completed', (_req, res) => {
-    res.status(200).json({});
-  });
-  const server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-function summary(name: string, result: Result): string {
-  const bad = result.non2xx + result.errors + result.timeouts;
-  return (
-    `${name.padEnd(10)} ${result.requests.average.toFixed(0).padStart(7)} req/s  ` +
-    `p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  ` +
-    `total ${result.requests.total}  non-2xx/errors/timeouts ${bad}`
-  );
-}
-
 const sandbox = await startSandbox({ burstLimit: 1_000_000_000, dailyLimit: 1_000_000_000_000 });
-const baseline = await startBaseline();
+const baseline = await startBareExpress({ method: 'put', path: PATH, status: 200, body: {} });
 try {
   await sandbox.control.seed({
     locations: [{ id: LOCATION, tokens: [TOKEN] }],
@@ -67,17 +45,14 @@ try {
   await load(sandbox.url, 2);
   await load(baseline.url, 2);
   const sandboxResult = await load(sandbox.url);
-  console.log(summary('sandbox', sandboxResult));
+  console.log(summarizeLoad('sandbox', sandboxResult));
   const baselineResult = await load(baseline.url);
-  console.log(summary('baseline', baselineResult));
+  console.log(summarizeLoad('baseline', baselineResult));
   const ratio = sandboxResult.requests.average / baselineResult.requests.average;
   console.log(`ratio sandbox/baseline ${ratio.toFixed(2)}`);
   const calls = await sandbox.control.calls();
   console.log(`call log holds ${calls.length} calls (bounded)`);
 } finally {
   await sandbox.close();
-  await new Promise<void>((resolve) => {
-    baseline.server.close(() => resolve());
-    baseline.server.closeAllConnections();
-  });
+  await baseline.close();
 }

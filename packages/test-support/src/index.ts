@@ -20,3 +20,4 @@ export {
   type ContractRequest,
   type ContractResponseCheck,
 } from './ghl-contract.js';
+export { startBareExpress, summarizeLoad } from './bench.js';
