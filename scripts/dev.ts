@@ -74,11 +74,18 @@ async function pickPort(preferred: number): Promise<number> {
   });
 }
 
-function start(name: string, command: string, args: string[], env: Record<string, string>): ChildProcess {
+function start(
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  options: { ownProcessGroup?: boolean } = {},
+): ChildProcess {
   const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownProcessGroup ?? false,
   });
   const prefix = `[${name}] `;
   const forward = (stream: NodeJS.WritableStream) => (chunk: Buffer) => {
@@ -160,6 +167,9 @@ async function startRedis(): Promise<string> {
       '',
     ],
     {},
+    // Its own process group: Ctrl-C reaches the terminal's group at once, and Redis must outlive the
+    // worker and receiver while they drain; stopAll stops it last.
+    { ownProcessGroup: true },
   );
   const url = `redis://127.0.0.1:${port}`;
   await waitUntil('redis-server', async () => {
