@@ -13,7 +13,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { startBareExpress, startRedisServer, summarizeLoad, type LocalRedis } from '@closeloop/test-support';
+import {
+  startBareExpress,
+  startRedisServer,
+  summarizeLoad,
+  waitFor,
+  type LocalRedis,
+} from '@closeloop/test-support';
 import type { Result } from 'autocannon';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -74,6 +80,10 @@ const config = loadConfig({
 });
 const receiver = await startReceiver(config, {
   logger: createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })),
+});
+// It listens before Redis answers: load it only once it has.
+await waitFor(async () => (await fetch(`${receiver.url}/readyz`)).ok, {
+  description: 'the receiver to reach Redis',
 });
 const baseline = await startBareExpress({
   method: 'post',

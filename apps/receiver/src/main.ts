@@ -43,7 +43,7 @@ process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unha
 
 try {
   receiver = await startReceiver(config, { logger });
-  // A signal may have arrived while Redis was still being waited for.
+  // A signal may have arrived while it was starting.
   if (stopping) await receiver.close().then(() => process.exit(0));
 } catch (error) {
   logger.fatal({ err: error }, 'receiver failed to start');

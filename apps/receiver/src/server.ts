@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEAD_LETTER_QUEUE, createTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
+import { DEAD_LETTER_QUEUE, openTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
 import { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { ADMIN_BASE_PATH, createAdminBoard, type AdminBoard } from './admin-board.js';
@@ -25,30 +25,34 @@ export interface StartReceiverOptions {
 }
 
 /**
- * Starts the receiver: connects to Redis (waiting until it answers: BullMQ cannot build a queue
- * on a fail-fast connection before that), then listens. Used by main.ts and by the tests (port 0).
+ * Starts the receiver: listens at once, whether Redis answers yet or not. Until it does (as during
+ * any later outage) the enqueueing routes and /readyz answer 503 QUEUE_UNAVAILABLE within a second,
+ * /healthz and /metrics 200; once Redis answers everything works, without a restart. Used by
+ * main.ts and by the tests (port 0).
  */
 export async function startReceiver(
   config: ReceiverConfig,
   options: StartReceiverOptions = {},
 ): Promise<RunningReceiver> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const producer = await connectProducer(config, logger);
+  const producer = openTaskUpdateProducer({ redisUrl: config.redisUrl, prefix: config.queuePrefix });
+  const stopWatching = watchRedis(producer, config, logger);
   let deadLetterQueue: Queue | undefined;
   let board: AdminBoard | undefined;
   const closeQueues = async (): Promise<void> => {
+    stopWatching();
     await Promise.allSettled([board?.close(), deadLetterQueue?.close()]);
     await producer.close();
   };
 
   try {
-    // On the producer's connection: /metrics must fail fast like the routes, not wait for Redis.
+    // On the producer's connection, not awaited (see openTaskUpdateProducer): /metrics bounds it
+    // with a deadline, so it answers while Redis is away, also before Redis first answered.
     deadLetterQueue = new Queue(DEAD_LETTER_QUEUE, {
       connection: producer.redis,
       prefix: config.queuePrefix,
     });
     deadLetterQueue.on('error', (error) => logger.debug({ err: error }, 'dead-letter queue error'));
-    await deadLetterQueue.waitUntilReady();
     board = config.admin
       ? createAdminBoard({ redisUrl: config.redisUrl, prefix: config.queuePrefix, ...config.admin, logger })
       : undefined;
@@ -101,27 +105,28 @@ export async function startReceiver(
   }
 }
 
-async function connectProducer(config: ReceiverConfig, logger: Logger): Promise<TaskUpdateProducer> {
+/**
+ * Logs the transitions of the producer's connection, not every failed reconnect attempt (ioredis
+ * retries every second). Returns what stops the start-up notice.
+ */
+function watchRedis(producer: TaskUpdateProducer, config: ReceiverConfig, logger: Logger): () => void {
   const redisUrl = redactRedisUrl(config.redisUrl);
-  // createTaskUpdateProducer waits as long as it takes; say so rather than sit silent.
-  const notice = setTimeout(() => logger.warn({ redisUrl }, 'waiting for Redis to answer'), 2_000);
-  let producer: TaskUpdateProducer;
-  try {
-    producer = await createTaskUpdateProducer({ redisUrl: config.redisUrl, prefix: config.queuePrefix });
-  } finally {
-    clearTimeout(notice);
-  }
-  // Log the transitions, not every failed reconnect attempt (ioredis retries every second).
-  let connected = true;
+  let connected = producer.redis.status === 'ready';
+  let everConnected = connected;
+  const notice = setTimeout(() => {
+    if (!everConnected) logger.warn({ redisUrl }, 'waiting for Redis to answer; answering 503 until it does');
+  }, 2_000);
   producer.redis.on('close', () => {
     if (connected) logger.warn({ redisUrl }, 'Redis connection lost; answering 503 until it is back');
     connected = false;
   });
   producer.redis.on('ready', () => {
-    if (!connected) logger.info({ redisUrl }, 'Redis connection back');
+    if (!connected) logger.info({ redisUrl }, everConnected ? 'Redis connection back' : 'Redis connected');
     connected = true;
+    everConnected = true;
+    clearTimeout(notice);
   });
-  return producer;
+  return () => clearTimeout(notice);
 }
 
 function startListening(server: Server, port: number, host: string): Promise<void> {

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { expect } from '@jest/globals';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, type TaskEvent, type TaskUpdateJob } from '@closeloop/queue';
-import { testRedisUrl, uniquePrefix } from '@closeloop/test-support';
+import { testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
@@ -49,11 +49,12 @@ export interface TestReceiver {
 
 /**
  * A receiver on 127.0.0.1:0 with its own queue prefix, configured through loadConfig like main.ts
- * (env overrides; `undefined` removes a variable). Close it in afterAll.
+ * (env overrides; `undefined` removes a variable). The receiver listens before Redis answers;
+ * unless `waitForRedis` is false this resolves once /readyz is 200. Close it in afterAll.
  */
 export async function startTestReceiver(
   env: Record<string, string | undefined> = {},
-  options: { redisUrl?: string } = {},
+  options: { redisUrl?: string; waitForRedis?: boolean } = {},
 ): Promise<TestReceiver> {
   const redisUrl = options.redisUrl ?? testRedisUrl();
   const prefix = uniquePrefix('receiver');
@@ -70,6 +71,21 @@ export async function startTestReceiver(
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(line) });
   const receiver = await startReceiver(config, { logger, shutdownGraceMs: 2_000 });
+  if (options.waitForRedis ?? true) {
+    try {
+      await waitFor(
+        async () => {
+          const response = await fetch(`${receiver.url}/readyz`);
+          await response.body?.cancel();
+          return response.status === 200;
+        },
+        { description: 'the receiver to reach Redis' },
+      );
+    } catch (error) {
+      await receiver.close();
+      throw error;
+    }
+  }
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   const tasks = new Queue<TaskUpdateJob>(TASK_UPDATES_QUEUE, { connection: redis, prefix });

@@ -112,6 +112,8 @@ describe('main.ts (pnpm start:receiver)', () => {
       INTERNAL_API_KEY: API_KEY,
     });
     await main.waitForOutput(/receiver listening/);
+    // It listens before Redis answers; this line says it has.
+    await main.waitForOutput(/Redis connected/);
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
 
     main.child.kill('SIGTERM');
@@ -127,6 +129,7 @@ describe('main.ts (pnpm start:receiver)', () => {
     try {
       const main = start({ REDIS_URL: own.url, PORT: '0', HOST: '127.0.0.1', INTERNAL_API_KEY: API_KEY });
       await main.waitForOutput(/receiver listening/);
+      await main.waitForOutput(/Redis connected/);
       await own.stop();
       await main.waitForOutput(/Redis connection lost/);
 
@@ -140,7 +143,7 @@ describe('main.ts (pnpm start:receiver)', () => {
     }
   });
 
-  it('When Redis is unreachable at start, then it says it is waiting, and SIGTERM still exits 0', async () => {
+  it('When Redis is unreachable at start, then it listens, says it is waiting, and SIGTERM still exits 0', async () => {
     const nobody = await findFreePort();
     const main = start({
       REDIS_URL: `redis://127.0.0.1:${nobody}`,
@@ -148,11 +151,13 @@ describe('main.ts (pnpm start:receiver)', () => {
       HOST: '127.0.0.1',
       INTERNAL_API_KEY: API_KEY,
     });
+    await main.waitForOutput(/receiver listening/);
     await main.waitForOutput(/waiting for Redis/);
 
     main.child.kill('SIGTERM');
-    const { code } = await main.exited;
+    const { code, ms } = await main.exited;
 
     expect(code).toBe(0);
+    expect(ms).toBeLessThan(5_000);
   });
 });

@@ -113,3 +113,81 @@ describe('When Redis goes away and comes back', () => {
     }
   });
 });
+
+describe('When Redis is down at start-up', () => {
+  let redis: LocalRedis;
+  let receiver: TestReceiver;
+  const board = { user: 'admin', password: 'board-password-123' };
+
+  beforeAll(async () => {
+    // A port where Redis will start later: stop() keeps the port and restart() uses it again.
+    redis = await startRedisServer();
+    await redis.stop();
+    receiver = await startTestReceiver(
+      { ADMIN_USER: board.user, ADMIN_PASSWORD: board.password },
+      { redisUrl: redis.url, waitForRedis: false },
+    );
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await redis.dispose();
+  });
+
+  it('When Redis has never answered, then /metrics answers 200 with queue_metrics_up 0, authentication still comes first, and Bull Board does not crash the receiver', async () => {
+    const metrics = await timed(() => fetch(`${receiver.url}/metrics`));
+    expect(metrics.ms).toBeLessThan(1_000);
+    expect(metrics.value.status).toBe(200);
+    expect(await metrics.value.text()).toContain('closeloop_receiver_queue_metrics_up 0');
+
+    const body = JSON.stringify({ ...sampleEvent, idempotencyKey: 'before-redis' });
+    await expectError(
+      await postInternal(receiver.url, body, { authorization: 'Bearer wrong-key-0123456789abcdef' }),
+      401,
+      'INVALID_API_KEY',
+    );
+
+    const authorization = `Basic ${Buffer.from(`${board.user}:${board.password}`).toString('base64')}`;
+    // The board's own connection waits for Redis: its answer may be an error or no answer yet.
+    await fetch(`${receiver.url}/admin/queues/api/queues`, {
+      headers: { authorization },
+      signal: AbortSignal.timeout(500),
+    }).then(
+      (response) => response.body?.cancel(),
+      () => undefined,
+    );
+    expect((await fetch(`${receiver.url}/healthz`)).status).toBe(200);
+  });
+
+  it('When Redis is down at start-up, then the receiver listens, /healthz is 200, /readyz and enqueue answer 503 within a second, and once Redis starts the same request is accepted with 202', async () => {
+    const health = await fetch(`${receiver.url}/healthz`);
+    expect(health.status).toBe(200);
+
+    const ready = await timed(() => fetch(`${receiver.url}/readyz`));
+    expect(ready.ms).toBeLessThan(1_000);
+    await expectError(ready.value, 503, 'QUEUE_UNAVAILABLE');
+
+    const body = JSON.stringify({ ...sampleEvent, idempotencyKey: 'before-redis' });
+    const internal = await timed(() => postInternal(receiver.url, body));
+    const secret = receiver.config.webhookSecrets[0] ?? '';
+    const event = JSON.stringify(sampleEvent);
+    const webhook = await timed(() => postWebhook(receiver.url, event, signedHeaders(secret, event)));
+    for (const { ms, value: response } of [internal, webhook]) {
+      expect(ms).toBeLessThan(1_000);
+      expect(response.headers.get('retry-after')).toBe('1');
+      await expectError(response, 503, 'QUEUE_UNAVAILABLE');
+    }
+
+    await redis.restart();
+    await waitFor(async () => (await readyStatus(receiver)) === 200, {
+      description: '/readyz to answer 200',
+    });
+    const response = await postInternal(receiver.url, body);
+
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ jobId: jobIdFor('internal', 'before-redis'), duplicate: false });
+    await waitFor(() => receiver.redis.status === 'ready', { description: 'the test connection' });
+    expect((await receiver.tasks.getJob(jobIdFor('internal', 'before-redis')))?.data.idempotencyKey).toBe(
+      'before-redis',
+    );
+  });
+});

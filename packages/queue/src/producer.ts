@@ -20,24 +20,47 @@ export interface TaskUpdateProducer {
 }
 
 /**
- * Connects to Redis and resolves once it answers. BullMQ reads the server's INFO as soon as a
- * Queue is constructed, and with the offline queue disabled that read fails unless the connection
- * is already up, so the Queue is created only then. Afterwards, while Redis is away, enqueue
- * rejects at once (→ 503) and works again as soon as ioredis has reconnected.
+ * Connects to Redis and resolves once it answers (and BullMQ has read the server's version). For
+ * tests and internal producers that have nothing to do before Redis is there; afterwards, while
+ * Redis is away, enqueue rejects at once and works again as soon as ioredis has reconnected.
  */
 export async function createTaskUpdateProducer(
   options: TaskUpdateProducerOptions,
 ): Promise<TaskUpdateProducer> {
+  const producer = openTaskUpdateProducer(options);
+  try {
+    await producer.queue.waitUntilReady();
+  } catch (error) {
+    await producer.close();
+    throw error;
+  }
+  return producer;
+}
+
+/**
+ * The same producer, returned at once, whether Redis answers yet or not (the receiver listens
+ * before Redis is up: /healthz is "process up", /readyz "Redis reachable").
+ *
+ * The Queue is built right away on the not yet connected, fail-fast connection. That is safe with
+ * BullMQ 6.7: a Queue's RedisConnection.init() (bullmq dist/cjs/classes/redis-connection.js) first
+ * awaits `RedisConnection.waitUntilReady(client)`, which for a connecting or reconnecting ioredis
+ * client waits for its 'ready' event, and only then sends the INFO version check; so the
+ * `enableOfflineQueue: false` of the producer connection never sees that INFO while disconnected.
+ * Until Redis first answers, `enqueueTaskUpdate` rejects at once: its first command (EXISTS)
+ * fails with ioredis' "Stream isn't writeable" like during any later outage, before anything
+ * that awaits the queue's initialisation. Queue methods called directly (`getJob`,
+ * `exportPrometheusMetrics`) wait for Redis instead: bound them with a deadline.
+ * `close()` works in every state: before Redis ever answered, during an outage, normally.
+ * producer.test.ts opens one before Redis starts and enqueues once it has: a BullMQ upgrade that
+ * changes this fails there.
+ */
+export function openTaskUpdateProducer(options: TaskUpdateProducerOptions): TaskUpdateProducer {
   const prefix = options.prefix ?? DEFAULT_QUEUE_PREFIX;
   const redis = createRedisConnection(options.redisUrl, 'producer');
   // Without a listener ioredis prints every reconnect failure as an unhandled error event.
   redis.on('error', () => undefined);
-  if (redis.status !== 'ready') {
-    await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
-  }
   const queue = new Queue<TaskUpdateJob>(TASK_UPDATES_QUEUE, { connection: redis, prefix });
   queue.on('error', () => undefined);
-  await queue.waitUntilReady();
   return {
     queue,
     redis,

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { startRedisServer, testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
+import { findFreePort, startRedisServer, testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
 import { ZodError } from 'zod';
 import {
   DEDUPE_TTL_SECONDS,
@@ -7,6 +7,7 @@ import {
   dedupeKeyFor,
   enqueueTaskUpdate,
   jobIdFor,
+  openTaskUpdateProducer,
   type TaskEvent,
   type TaskUpdateProducer,
 } from '../src/index.js';
@@ -118,5 +119,40 @@ describe('enqueueTaskUpdate', () => {
       await producer.close();
       await redis.dispose();
     }
+  });
+
+  it('When the producer is opened while Redis is down, then enqueue rejects within a second, and once Redis starts the same enqueue is stored', async () => {
+    const redis = await startRedisServer();
+    await redis.stop();
+    const producer = openTaskUpdateProducer({ redisUrl: redis.url, prefix: uniquePrefix('queue') });
+    try {
+      const started = Date.now();
+      await expect(
+        enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'early', event }),
+      ).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(1_000);
+
+      await redis.restart();
+      await waitFor(() => producer.redis.status === 'ready', { description: 'the producer to connect' });
+      const after = await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'early', event });
+      expect(after).toEqual({ jobId: jobIdFor('events', 'early'), duplicate: false });
+      expect((await producer.queue.getJob(after.jobId))?.data.idempotencyKey).toBe('early');
+    } finally {
+      await producer.close();
+      await redis.dispose();
+    }
+  });
+
+  it('When a producer is closed before Redis ever answered, then close resolves within a second and the connection ends', async () => {
+    const nobody = await findFreePort();
+    const producer = openTaskUpdateProducer({
+      redisUrl: `redis://127.0.0.1:${nobody}`,
+      prefix: uniquePrefix('queue'),
+    });
+    const started = Date.now();
+    await producer.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    // No reconnect timer is left behind: the connection ends instead of retrying.
+    await waitFor(() => producer.redis.status === 'end', { description: 'the connection to end' });
   });
 });
