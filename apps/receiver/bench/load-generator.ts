@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
+import { EXAMPLE_TASK_EVENT } from '@closeloop/queue';
 import { Webhook } from 'standardwebhooks';
 
 interface LoadOptions {
@@ -22,16 +23,7 @@ interface LoadOptions {
 
 const options = JSON.parse(process.argv[2] ?? '{}') as LoadOptions;
 const webhook = new Webhook(options.secret);
-const body = JSON.stringify({
-  type: 'ticket.closed',
-  occurredAt: '2026-11-28T10:00:00.000Z',
-  ticket: { id: 'ZD-4711', url: 'https://helpdesk.example.com/tickets/4711' },
-  ghl: {
-    locationId: 've9EPM428h8vShlRW1KT',
-    contactId: 'sx6wyHhbFdRXh302LLNR',
-    taskId: 'ocQHyuzHvysMo5N5VsXc',
-  },
-});
+const body = JSON.stringify(EXAMPLE_TASK_EVENT);
 const run = randomUUID().slice(0, 8);
 let sequence = 0;
 

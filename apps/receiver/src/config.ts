@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { DEFAULT_QUEUE_PREFIX } from '@closeloop/queue';
+import {
+  DEFAULT_QUEUE_PREFIX,
+  DEFAULT_REDIS_URL,
+  QueuePrefix,
+  RedisUrl,
+  blankAsUnset,
+} from '@closeloop/queue';
+
+export { redactRedisUrl } from '@closeloop/queue';
 
 /**
  * The receiver's configuration (DESIGN §2.2), read from the environment once, in main.ts, and
@@ -41,29 +49,13 @@ export class ConfigError extends Error {
   }
 }
 
-/** `FOO=` (as docker compose writes `${FOO:-}`) means "not set", not "set to nothing". */
-const treatEmptyAsUnset = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema);
-
-const RedisUrl = z.string().refine((value) => {
-  try {
-    return ['redis:', 'rediss:'].includes(new URL(value).protocol);
-  } catch {
-    return false;
-  }
-}, 'must be a redis:// or rediss:// URL');
+const treatEmptyAsUnset = <T extends z.ZodType>(schema: T) => z.preprocess(blankAsUnset, schema);
 
 const Port = z
   .string()
   .regex(/^\d{1,5}$/, 'must be a whole number from 0 to 65535')
   .transform(Number)
   .refine((port) => port <= 65_535, 'must be a whole number from 0 to 65535');
-
-/** `{closeloop}` (a Redis Cluster hash tag) must stay possible; `:` would blur BullMQ's key layout. */
-const QueuePrefix = z
-  .string()
-  .max(64)
-  .regex(/^[A-Za-z0-9_{}.-]+$/, 'may contain only letters, digits, "_", "-", ".", "{" and "}"');
 
 function isWebhookSecret(secret: string): boolean {
   const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
@@ -117,7 +109,7 @@ const BodyLimit = z
   .refine((bytes) => bytes >= 1024 && bytes <= MAX_BODY_LIMIT, 'must be between 1kb and 16mb');
 
 const EnvSchema = z.object({
-  REDIS_URL: treatEmptyAsUnset(RedisUrl.default('redis://127.0.0.1:6379')),
+  REDIS_URL: treatEmptyAsUnset(RedisUrl.default(DEFAULT_REDIS_URL)),
   QUEUE_PREFIX: treatEmptyAsUnset(QueuePrefix.default(DEFAULT_QUEUE_PREFIX)),
   PORT: treatEmptyAsUnset(Port.default(3000)),
   HOST: treatEmptyAsUnset(z.string().default('0.0.0.0')),
@@ -176,15 +168,4 @@ export function loadConfig(env: Record<string, string | undefined>): ReceiverCon
     bodyLimitBytes: values.BODY_LIMIT,
     logLevel: values.LOG_LEVEL,
   };
-}
-
-/** REDIS_URL for logs: the password, if any, replaced. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '[unparseable]';
-  }
 }

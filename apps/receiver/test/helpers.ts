@@ -1,7 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { expect } from '@jest/globals';
-import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, type TaskEvent, type TaskUpdateJob } from '@closeloop/queue';
+import {
+  DEAD_LETTER_QUEUE,
+  EXAMPLE_TASK_EVENT,
+  TASK_UPDATES_QUEUE,
+  type TaskEvent,
+  type TaskUpdateJob,
+} from '@closeloop/queue';
 import { testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -16,16 +22,7 @@ export function createWebhookSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
-export const sampleEvent: TaskEvent = {
-  type: 'ticket.closed',
-  occurredAt: '2026-11-28T10:00:00.000Z',
-  ticket: { id: 'ZD-4711', url: 'https://helpdesk.example.com/tickets/4711' },
-  ghl: {
-    locationId: 've9EPM428h8vShlRW1KT',
-    contactId: 'sx6wyHhbFdRXh302LLNR',
-    taskId: 'ocQHyuzHvysMo5N5VsXc',
-  },
-};
+export const sampleEvent: TaskEvent = EXAMPLE_TASK_EVENT;
 
 export interface TestReceiver {
   readonly url: string;

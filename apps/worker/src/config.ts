@@ -1,9 +1,14 @@
-import { DEFAULT_QUEUE_PREFIX, GhlId, JOB_ATTEMPTS_CEILING } from '@closeloop/queue';
+import {
+  DEFAULT_QUEUE_PREFIX,
+  DEFAULT_REDIS_URL,
+  GhlId,
+  JOB_ATTEMPTS_CEILING,
+  QueuePrefix,
+  RedisUrl,
+  blankAsUnset,
+  redactRedisUrl,
+} from '@closeloop/queue';
 import { z } from 'zod';
-
-/** An unset or empty variable takes the default (a blank line in an .env file must not mean 0). */
-const blankAsUnset = (value: unknown): unknown =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
 
 function integer(fallback: number, min: number, max: number) {
   return z.preprocess(blankAsUnset, z.coerce.number().int().min(min).max(max).default(fallback));
@@ -28,21 +33,8 @@ export type LogLevel = z.infer<typeof LogLevel>;
  * here; cross-variable rules (at least one credential source) are checked in `loadConfig`.
  */
 export const WorkerEnv = z.object({
-  REDIS_URL: z.preprocess(
-    blankAsUnset,
-    z
-      .string()
-      // The URL may carry a password, so the message does not echo it.
-      .refine((value) => /^rediss?:\/\/[^\s]+$/.test(value), 'must be a redis:// or rediss:// URL')
-      .default('redis://127.0.0.1:6379'),
-  ),
-  QUEUE_PREFIX: z.preprocess(
-    blankAsUnset,
-    z
-      .string()
-      .regex(/^[A-Za-z0-9_{}-]+$/, 'must contain only letters, digits, "_", "-", "{" and "}"')
-      .default(DEFAULT_QUEUE_PREFIX),
-  ),
+  REDIS_URL: z.preprocess(blankAsUnset, RedisUrl.default(DEFAULT_REDIS_URL)),
+  QUEUE_PREFIX: z.preprocess(blankAsUnset, QueuePrefix.default(DEFAULT_QUEUE_PREFIX)),
   GHL_BASE_URL: z.preprocess(
     blankAsUnset,
     z
@@ -211,7 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
 /** What the start-up line may show: everything but tokens and the Redis password. */
 export function describeConfig(config: WorkerConfig): Record<string, unknown> {
   return {
-    redisUrl: config.redisUrl.replace(/\/\/([^@/]*)@/, '//***@'),
+    redisUrl: redactRedisUrl(config.redisUrl),
     queuePrefix: config.queuePrefix,
     ghlBaseUrl: config.ghl.baseUrl,
     ghlApiVersion: config.ghl.apiVersion,

@@ -6,3 +6,4 @@ export * from './job-options.js';
 export * from './connection.js';
 export * from './producer.js';
 export * from './dead-letter-replay.js';
+export * from './redis-env.js';

@@ -45,3 +45,18 @@ export type InternalTaskUpdateRequest = z.infer<typeof InternalTaskUpdateRequest
 export function completedFor(type: TaskEventType): boolean {
   return type === 'ticket.closed';
 }
+
+/**
+ * The example event of DESIGN §2.3, valid against `TaskEvent`: one shared fixture for tests,
+ * benchmarks and documentation, so they cannot drift from each other or from the schema.
+ */
+export const EXAMPLE_TASK_EVENT: TaskEvent = {
+  type: 'ticket.closed',
+  occurredAt: '2026-11-28T10:00:00.000Z',
+  ticket: { id: 'ZD-4711', url: 'https://helpdesk.example.com/tickets/4711' },
+  ghl: {
+    locationId: 've9EPM428h8vShlRW1KT',
+    contactId: 'sx6wyHhbFdRXh302LLNR',
+    taskId: 'ocQHyuzHvysMo5N5VsXc',
+  },
+};

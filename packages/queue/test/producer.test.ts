@@ -3,6 +3,7 @@ import { findFreePort, startRedisServer, testRedisUrl, uniquePrefix, waitFor } f
 import { ZodError } from 'zod';
 import {
   DEDUPE_TTL_SECONDS,
+  EXAMPLE_TASK_EVENT,
   createTaskUpdateProducer,
   dedupeKeyFor,
   enqueueTaskUpdate,
@@ -12,16 +13,7 @@ import {
   type TaskUpdateProducer,
 } from '../src/index.js';
 
-const event: TaskEvent = {
-  type: 'ticket.closed',
-  occurredAt: '2026-11-28T10:00:00.000Z',
-  ticket: { id: 'ZD-4711', url: 'https://helpdesk.example.com/tickets/4711' },
-  ghl: {
-    locationId: 've9EPM428h8vShlRW1KT',
-    contactId: 'sx6wyHhbFdRXh302LLNR',
-    taskId: 'ocQHyuzHvysMo5N5VsXc',
-  },
-};
+const event = EXAMPLE_TASK_EVENT;
 
 describe('enqueueTaskUpdate', () => {
   const opened: TaskUpdateProducer[] = [];
