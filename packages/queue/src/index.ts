@@ -7,3 +7,4 @@ export * from './connection.js';
 export * from './producer.js';
 export * from './dead-letter-replay.js';
 export * from './redis-env.js';
+export * from './queue-stats.js';
