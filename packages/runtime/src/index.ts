@@ -1,1 +1,5 @@
-export {};
+export * from './env.js';
+export * from './queue-env.js';
+export * from './config.js';
+export * from './logger.js';
+export * from './lifecycle.js';
