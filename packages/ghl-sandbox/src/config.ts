@@ -1,58 +1,61 @@
 import { readFileSync } from 'node:fs';
+import {
+  LogFormat,
+  LogLevel,
+  blankAsUnset,
+  envInteger,
+  envPort,
+  envString,
+  mapConfig,
+  parseEnv,
+  type ConfigResult,
+  type Env,
+} from '@closeloop/runtime';
 import { z } from 'zod';
 import { SandboxSeed } from './schemas.js';
 import type { StartSandboxOptions } from './server.js';
 
-/** An unset or empty variable takes the default (a blank line in an .env file must not mean 0). */
-const blankAsUnset = (value: unknown): unknown => (value === '' ? undefined : value);
-const positiveInt = z.preprocess(blankAsUnset, z.coerce.number().int().positive().optional());
-
 export const SandboxEnv = z.object({
-  PORT: z.preprocess(blankAsUnset, z.coerce.number().int().min(0).max(65_535).default(4010)),
+  PORT: envPort({ default: 4010 }),
   // Loopback unless HOST says otherwise: the sandbox accepts any seeded token and must not be
   // reachable from the network by accident.
-  HOST: z.preprocess(blankAsUnset, z.string().default('127.0.0.1')),
-  SANDBOX_BURST_LIMIT: positiveInt,
-  SANDBOX_BURST_INTERVAL_MS: positiveInt,
-  SANDBOX_DAILY_LIMIT: positiveInt,
-  SANDBOX_SEED_FILE: z.preprocess(blankAsUnset, z.string().optional()),
+  HOST: envString({ default: '127.0.0.1' }),
+  SANDBOX_BURST_LIMIT: envInteger({ min: 1, max: 1_000_000 }),
+  SANDBOX_BURST_INTERVAL_MS: envInteger({ min: 1, max: 86_400_000 }),
+  SANDBOX_DAILY_LIMIT: envInteger({ min: 1, max: 1_000_000_000 }),
+  SANDBOX_SEED_FILE: envString(),
+  LOG_LEVEL: LogLevel,
+  LOG_FORMAT: LogFormat,
 });
 export type SandboxEnv = z.infer<typeof SandboxEnv>;
 
 export interface SandboxConfig {
   start: StartSandboxOptions;
   seed: SandboxSeed | undefined;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
-export type ConfigResult = { ok: true; config: SandboxConfig } | { ok: false; problems: string[] };
-
-/** Parses the environment once, collecting every problem instead of stopping at the first. */
-export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
-  const parsed = SandboxEnv.safeParse(env);
-  const problems = parsed.success
-    ? []
-    : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+/** Parses the environment once (in main.ts); the seed file is read and checked here too. */
+export function loadConfig(env: Env): ConfigResult<SandboxConfig> {
   // The seed file is checked even when a variable is wrong, so one run lists every problem.
-  const seedFile = env.SANDBOX_SEED_FILE;
-  const loaded = seedFile ? loadSeedFile(seedFile) : undefined;
-  if (loaded && !loaded.ok) problems.push(...loaded.problems);
-  if (!parsed.success || problems.length > 0) return { ok: false, problems };
-  const vars = parsed.data;
-  return {
-    ok: true,
-    config: {
-      start: {
-        port: vars.PORT,
-        host: vars.HOST,
-        ...(vars.SANDBOX_BURST_LIMIT !== undefined && { burstLimit: vars.SANDBOX_BURST_LIMIT }),
-        ...(vars.SANDBOX_BURST_INTERVAL_MS !== undefined && {
-          burstIntervalMs: vars.SANDBOX_BURST_INTERVAL_MS,
-        }),
-        ...(vars.SANDBOX_DAILY_LIMIT !== undefined && { dailyLimit: vars.SANDBOX_DAILY_LIMIT }),
-      },
-      seed: loaded?.ok ? loaded.seed : undefined,
+  const seedFile = blankAsUnset(env.SANDBOX_SEED_FILE);
+  const loaded = typeof seedFile === 'string' ? loadSeedFile(seedFile) : undefined;
+  const result = parseEnv(SandboxEnv, env, () => (loaded && !loaded.ok ? loaded.problems : []));
+  return mapConfig(result, (vars) => ({
+    start: {
+      port: vars.PORT,
+      host: vars.HOST,
+      ...(vars.SANDBOX_BURST_LIMIT !== undefined && { burstLimit: vars.SANDBOX_BURST_LIMIT }),
+      ...(vars.SANDBOX_BURST_INTERVAL_MS !== undefined && {
+        burstIntervalMs: vars.SANDBOX_BURST_INTERVAL_MS,
+      }),
+      ...(vars.SANDBOX_DAILY_LIMIT !== undefined && { dailyLimit: vars.SANDBOX_DAILY_LIMIT }),
     },
-  };
+    seed: loaded?.ok ? loaded.seed : undefined,
+    logLevel: vars.LOG_LEVEL,
+    logFormat: vars.LOG_FORMAT,
+  }));
 }
 
 function loadSeedFile(file: string): { ok: true; seed: SandboxSeed } | { ok: false; problems: string[] } {

@@ -38,7 +38,7 @@ function runMain(env: Record<string, string>): Child {
 function listeningUrl(child: Child): Promise<string> {
   return new Promise((resolve, reject) => {
     const onData = (): void => {
-      const match = /listening on (http:\/\/\S+)/.exec(child.stdout());
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(child.stdout());
       if (match?.[1]) {
         child.process.stdout?.off('data', onData);
         resolve(match[1]);
@@ -58,6 +58,7 @@ describe('pnpm start:sandbox (src/main.ts)', () => {
     });
 
     expect(await child.exited).toBe(1);
+    expect(child.stderr()).toMatch(/^ghl-sandbox: invalid configuration\n {2}- /);
     expect(child.stderr()).toContain('PORT');
     expect(child.stderr()).toContain('SANDBOX_BURST_LIMIT');
     expect(child.stderr()).toContain('SANDBOX_SEED_FILE');
