@@ -74,10 +74,16 @@ export function envList(): z.ZodType<string[]> {
  * problem; the same pair twice is not.
  */
 export function envKeyValueList(
-  options: { key?: z.ZodType<string>; value?: z.ZodType<string> } = {},
+  options: {
+    key?: z.ZodType<string>;
+    value?: z.ZodType<string>;
+    /** How an entry looks, for the message about a malformed one; default "key=value". */
+    form?: string;
+  } = {},
 ): z.ZodType<Record<string, string>> {
   const keySchema = options.key ?? z.string().min(1);
   const valueSchema = options.value ?? z.string().min(1);
+  const form = options.form ?? 'key=value';
   return z.preprocess(
     blankAsUnset,
     z
@@ -93,7 +99,7 @@ export function envKeyValueList(
             const key = separator > 0 ? entry.slice(0, separator) : '';
             const value = separator > 0 ? entry.slice(separator + 1) : '';
             if (!keySchema.safeParse(key).success || value === '') {
-              context.addIssue({ code: 'custom', message: `${where} must look like key=value` });
+              context.addIssue({ code: 'custom', message: `${where} must look like ${form}` });
               return;
             }
             const valueCheck = valueSchema.safeParse(value);

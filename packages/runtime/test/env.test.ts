@@ -62,6 +62,9 @@ describe('env helpers', () => {
     expect(valueOf(envKeyValueList(), ' a=1\nb=x=y ')).toEqual({ a: '1', b: 'x=y' });
     expect(valueOf(envKeyValueList(), '')).toEqual({});
     expect(valueOf(envKeyValueList(), 'a=1 a=1')).toEqual({ a: '1' });
+    expect(problemsOf(envKeyValueList({ form: 'locationId=token' }), 'x')).toEqual([
+      'VAR: entry 1 must look like locationId=token',
+    ]);
   });
 
   it('When key=value entries are wrong, then each is a problem naming its index and never its value', () => {
