@@ -1,78 +1,60 @@
+import { GhlId, JOB_ATTEMPTS_CEILING } from '@closeloop/queue';
 import {
-  DEFAULT_QUEUE_PREFIX,
-  DEFAULT_REDIS_URL,
-  GhlId,
-  JOB_ATTEMPTS_CEILING,
-  QueuePrefix,
-  RedisUrl,
+  LogFormat,
+  LogLevel,
+  QueueEnv,
   blankAsUnset,
+  envInteger,
+  envKeyValueList,
+  envPort,
+  envString,
+  envUrl,
+  mapConfig,
+  parseEnv,
   redactRedisUrl,
-} from '@closeloop/queue';
+  type ConfigResult,
+  type Env,
+} from '@closeloop/runtime';
 import { z } from 'zod';
 
-function integer(fallback: number, min: number, max: number) {
-  return z.preprocess(blankAsUnset, z.coerce.number().int().min(min).max(max).default(fallback));
-}
-
-function optionalString() {
-  return z.preprocess(blankAsUnset, z.string().optional());
-}
+/** A bearer token: printable ASCII without spaces (anything else Node would refuse as a header value). */
+const TOKEN_PROBLEM = 'must be printable ASCII without spaces (value not shown)';
+const BearerToken = z.string().regex(/^[\x21-\x7e]+$/, TOKEN_PROBLEM);
 
 /**
- * A bearer token: printable ASCII without spaces (anything else Node would refuse as a header value).
- * The message never repeats the value: config errors are printed and logged.
- */
-const tokenProblem = (token: string): string | undefined =>
-  /^[\x21-\x7e]+$/.test(token) ? undefined : 'must be printable ASCII without spaces (value not shown)';
-
-export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
-export type LogLevel = z.infer<typeof LogLevel>;
-
-/**
- * The worker's environment (DESIGN §2.2 plus the worker's own knobs). Every variable is optional
- * here; cross-variable rules (at least one credential source) are checked in `loadConfig`.
+ * The worker's environment (docs/contracts.md plus the worker's own knobs). Every variable is
+ * optional here; cross-variable rules (at least one credential source) are checked in `loadConfig`.
  */
 export const WorkerEnv = z.object({
-  REDIS_URL: z.preprocess(blankAsUnset, RedisUrl.default(DEFAULT_REDIS_URL)),
-  QUEUE_PREFIX: z.preprocess(blankAsUnset, QueuePrefix.default(DEFAULT_QUEUE_PREFIX)),
-  GHL_BASE_URL: z.preprocess(
-    blankAsUnset,
-    z
-      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-      .default('https://services.leadconnectorhq.com'),
-  ),
-  GHL_API_VERSION: z.preprocess(blankAsUnset, z.string().default('2021-07-28')),
-  GHL_TOKEN: optionalString(),
+  ...QueueEnv,
+  GHL_BASE_URL: envUrl({ protocols: ['http', 'https'], default: 'https://services.leadconnectorhq.com' }),
+  GHL_API_VERSION: envString({ default: '2021-07-28' }),
+  GHL_TOKEN: envString(),
   GHL_LOCATION_ID: z.preprocess(blankAsUnset, GhlId.optional()),
-  GHL_LOCATION_TOKENS: optionalString(),
-  WORKER_CONCURRENCY: integer(50, 1, 1_000),
+  GHL_LOCATION_TOKENS: envKeyValueList({ key: GhlId, value: BearerToken, form: 'locationId=token' }),
+  WORKER_CONCURRENCY: envInteger({ default: 50, min: 1, max: 1_000 }),
   // Below the ceiling every job carries (JOB_ATTEMPTS_CEILING), so BullMQ never fails a job on its own
   // count before the worker has dead-lettered it.
-  RETRY_ATTEMPTS: integer(8, 1, Math.min(100, JOB_ATTEMPTS_CEILING - 1)),
-  RETRY_BASE_MS: integer(1_000, 1, 3_600_000),
-  RETRY_CAP_MS: integer(300_000, 1, 86_400_000),
-  GHL_TIMEOUT_MS: integer(15_000, 100, 300_000),
-  SHUTDOWN_TIMEOUT_MS: integer(25_000, 0, 3_600_000),
-  LOCK_DURATION_MS: integer(30_000, 200, 600_000),
-  STALLED_INTERVAL_MS: integer(30_000, 200, 600_000),
-  RATE_LIMIT_PER_INTERVAL: integer(100, 1, 1_000_000),
+  RETRY_ATTEMPTS: envInteger({ default: 8, min: 1, max: Math.min(100, JOB_ATTEMPTS_CEILING - 1) }),
+  RETRY_BASE_MS: envInteger({ default: 1_000, min: 1, max: 3_600_000 }),
+  RETRY_CAP_MS: envInteger({ default: 300_000, min: 1, max: 86_400_000 }),
+  GHL_TIMEOUT_MS: envInteger({ default: 15_000, min: 100, max: 300_000 }),
+  SHUTDOWN_TIMEOUT_MS: envInteger({ default: 25_000, min: 0, max: 3_600_000 }),
+  LOCK_DURATION_MS: envInteger({ default: 30_000, min: 200, max: 600_000 }),
+  STALLED_INTERVAL_MS: envInteger({ default: 30_000, min: 200, max: 600_000 }),
+  RATE_LIMIT_PER_INTERVAL: envInteger({ default: 100, min: 1, max: 1_000_000 }),
   // rate-limiter-flexible keeps its Redis windows in whole seconds (`EX`, RateLimiterRedis._upsert
   // floors ms/1000, and 0 would mean "never expires"), so the interval must be whole seconds.
-  RATE_LIMIT_INTERVAL_MS: z.preprocess(
-    blankAsUnset,
-    z.coerce
-      .number()
-      .int()
-      .min(1_000)
-      .max(86_400_000)
-      .refine((ms) => ms % 1_000 === 0, 'must be a whole number of seconds (a multiple of 1000)')
-      .default(10_000),
+  RATE_LIMIT_INTERVAL_MS: envInteger({ default: 10_000, min: 1_000, max: 86_400_000 }).refine(
+    (ms) => ms % 1_000 === 0,
+    'must be a whole number of seconds (a multiple of 1000)',
   ),
-  LOG_LEVEL: z.preprocess(
-    (value) =>
-      typeof value === 'string' ? (blankAsUnset(value) as string | undefined)?.toLowerCase() : value,
-    LogLevel.default('info'),
-  ),
+  METRICS_PORT: envPort({ default: 9464 }),
+  // Every interface, unlike the receiver's admin listener: Prometheus scrapes the worker from another
+  // host (or container), and /metrics and the probes carry no credentials and no personal data.
+  METRICS_HOST: envString({ default: '0.0.0.0' }),
+  LOG_LEVEL: LogLevel,
+  LOG_FORMAT: LogFormat,
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -94,10 +76,11 @@ export interface WorkerConfig {
   shutdownTimeoutMs: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /** Where the worker serves /healthz, /readyz and /metrics. */
+  metrics: { port: number; host: string };
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
-
-export type ConfigResult = { ok: true; config: WorkerConfig } | { ok: false; problems: string[] };
 
 /**
  * Parses the environment once (in main.ts) and lists every problem, never a secret.
@@ -110,94 +93,73 @@ export type ConfigResult = { ok: true; config: WorkerConfig } | { ok: false; pro
  *   separated; one PIT per sub-account). It may be combined with the two above.
  * A job whose location has no token is dead-lettered NO_CREDENTIALS without calling GHL.
  */
-export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult {
-  const parsed = WorkerEnv.safeParse(env);
-  const problems = parsed.success
-    ? []
-    : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+export function loadConfig(env: Env): ConfigResult<WorkerConfig> {
+  const credentials = readCredentials(env);
+  const result = parseEnv(WorkerEnv, env, (vars) => [
+    ...credentials.problems,
+    ...(vars && vars.RETRY_BASE_MS > vars.RETRY_CAP_MS
+      ? ['RETRY_BASE_MS: must not be greater than RETRY_CAP_MS']
+      : []),
+  ]);
+  const locations = Object.keys(credentials.tokens);
+  return mapConfig(result, (vars) => ({
+    redisUrl: vars.REDIS_URL,
+    queuePrefix: vars.QUEUE_PREFIX,
+    ghl: {
+      baseUrl: vars.GHL_BASE_URL,
+      apiVersion: vars.GHL_API_VERSION,
+      timeoutMs: vars.GHL_TIMEOUT_MS,
+      tokens: credentials.tokens,
+      defaultLocationId: vars.GHL_LOCATION_ID ?? (locations.length === 1 ? locations[0] : undefined),
+    },
+    concurrency: vars.WORKER_CONCURRENCY,
+    retry: { attempts: vars.RETRY_ATTEMPTS, baseMs: vars.RETRY_BASE_MS, capMs: vars.RETRY_CAP_MS },
+    rateLimit: { perInterval: vars.RATE_LIMIT_PER_INTERVAL, intervalMs: vars.RATE_LIMIT_INTERVAL_MS },
+    shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
+    lockDurationMs: vars.LOCK_DURATION_MS,
+    stalledIntervalMs: vars.STALLED_INTERVAL_MS,
+    metrics: { port: vars.METRICS_PORT, host: vars.METRICS_HOST },
+    logLevel: vars.LOG_LEVEL,
+    logFormat: vars.LOG_FORMAT,
+  }));
+}
 
-  // Credentials are checked from the raw variables even when another variable is wrong, so one run
-  // lists every problem.
-  const tokens: Record<string, string> = {};
-  const token = blankAsUnset(env.GHL_TOKEN) as string | undefined;
+/**
+ * The token per location from GHL_TOKEN + GHL_LOCATION_ID and GHL_LOCATION_TOKENS, with the problems
+ * that involve more than one variable. Read from the raw variables, so the problems are listed even
+ * when another variable is wrong (a malformed GHL_LOCATION_TOKENS entry is the schema's problem).
+ */
+function readCredentials(env: Env): { tokens: Record<string, string>; problems: string[] } {
+  const problems: string[] = [];
+  const token = WorkerEnv.shape.GHL_TOKEN.parse(env.GHL_TOKEN);
   const locationId = blankAsUnset(env.GHL_LOCATION_ID) as string | undefined;
+  const listGiven = blankAsUnset(env.GHL_LOCATION_TOKENS) !== undefined;
+  const listed = WorkerEnv.shape.GHL_LOCATION_TOKENS.safeParse(env.GHL_LOCATION_TOKENS);
+  const tokens: Record<string, string> = listed.success ? { ...listed.data } : {};
+
   if (token !== undefined) {
-    const problem = tokenProblem(token);
-    if (problem) problems.push(`GHL_TOKEN: ${problem}`);
+    const tokenValid = BearerToken.safeParse(token).success;
+    if (!tokenValid) problems.push(`GHL_TOKEN: ${TOKEN_PROBLEM}`);
     if (locationId === undefined) {
       problems.push('GHL_LOCATION_ID: required with GHL_TOKEN (the location the token belongs to)');
-    } else if (!problem) {
+    } else if (tokenValid) {
+      if (tokens[locationId] !== undefined && tokens[locationId] !== token) {
+        problems.push(
+          `GHL_LOCATION_TOKENS: location ${locationId} is given two different tokens (one in GHL_TOKEN)`,
+        );
+      }
       tokens[locationId] = token;
     }
   }
-  const list = blankAsUnset(env.GHL_LOCATION_TOKENS) as string | undefined;
-  if (list !== undefined) {
-    list
-      .trim()
-      .split(/\s+/)
-      .forEach((entry, index) => {
-        const separator = entry.indexOf('=');
-        const id = separator > 0 ? entry.slice(0, separator) : '';
-        const value = separator > 0 ? entry.slice(separator + 1) : '';
-        const where = `GHL_LOCATION_TOKENS: entry ${index + 1}`;
-        if (!GhlId.safeParse(id).success || value === '') {
-          problems.push(`${where} must look like locationId=token (letters, digits, "_", "-" in the id)`);
-          return;
-        }
-        const problem = tokenProblem(value);
-        if (problem) {
-          problems.push(`${where} (location ${id}): token ${problem}`);
-          return;
-        }
-        if (tokens[id] !== undefined && tokens[id] !== value) {
-          problems.push(`${where}: location ${id} is given two different tokens`);
-          return;
-        }
-        tokens[id] = value;
-      });
-  }
-  const locations = Object.keys(tokens);
-  if (token === undefined && list === undefined) {
+  if (token === undefined && !listGiven) {
     problems.push(
       'GHL credentials: set GHL_TOKEN and GHL_LOCATION_ID (one sub-account), or GHL_LOCATION_TOKENS="locationId=token …" (several)',
     );
   }
-  if (
-    token === undefined &&
-    locationId !== undefined &&
-    list !== undefined &&
-    tokens[locationId] === undefined
-  ) {
+  if (token === undefined && locationId !== undefined && listed.success && listGiven && !tokens[locationId]) {
     problems.push(`GHL_LOCATION_ID: location ${locationId} has no token in GHL_LOCATION_TOKENS`);
   }
-
-  if (parsed.success && parsed.data.RETRY_BASE_MS > parsed.data.RETRY_CAP_MS) {
-    problems.push('RETRY_BASE_MS: must not be greater than RETRY_CAP_MS');
-  }
-
-  if (!parsed.success || problems.length > 0) return { ok: false, problems };
-  const vars = parsed.data;
-  return {
-    ok: true,
-    config: {
-      redisUrl: vars.REDIS_URL,
-      queuePrefix: vars.QUEUE_PREFIX,
-      ghl: {
-        baseUrl: vars.GHL_BASE_URL,
-        apiVersion: vars.GHL_API_VERSION,
-        timeoutMs: vars.GHL_TIMEOUT_MS,
-        tokens,
-        defaultLocationId: vars.GHL_LOCATION_ID ?? (locations.length === 1 ? locations[0] : undefined),
-      },
-      concurrency: vars.WORKER_CONCURRENCY,
-      retry: { attempts: vars.RETRY_ATTEMPTS, baseMs: vars.RETRY_BASE_MS, capMs: vars.RETRY_CAP_MS },
-      rateLimit: { perInterval: vars.RATE_LIMIT_PER_INTERVAL, intervalMs: vars.RATE_LIMIT_INTERVAL_MS },
-      shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
-      lockDurationMs: vars.LOCK_DURATION_MS,
-      stalledIntervalMs: vars.STALLED_INTERVAL_MS,
-      logLevel: vars.LOG_LEVEL,
-    },
-  };
+  return { tokens, problems };
 }
 
 /** What the start-up line may show: everything but tokens and the Redis password. */
@@ -216,5 +178,6 @@ export function describeConfig(config: WorkerConfig): Record<string, unknown> {
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     lockDurationMs: config.lockDurationMs,
     stalledIntervalMs: config.stalledIntervalMs,
+    metrics: config.metrics,
   };
 }

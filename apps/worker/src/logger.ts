@@ -1,29 +1,14 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { createLogger as createRuntimeLogger, type LogFormat, type LogLevel } from '@closeloop/runtime';
+import type { DestinationStream, Logger } from 'pino';
 
-export type { Logger } from 'pino';
+export type { Logger } from '@closeloop/runtime';
 
-/**
- * The worker's pino logger. Tokens are never handed to a log call (GhlError carries none, config is
- * logged through `describeConfig`); the redaction below is the second line of defence should one be
- * passed by mistake. Personal data (a ticket's contents) is only logged at debug.
- */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
-  const options = {
+/** The worker's logger: the one every process uses (packages/runtime/README.md), named for the worker. */
+export function createLogger(level: LogLevel, destination?: DestinationStream, format?: LogFormat): Logger {
+  return createRuntimeLogger({
+    service: 'closeloop-worker',
     level,
-    base: { service: 'closeloop-worker' },
-    redact: {
-      paths: [
-        'token',
-        'tokens',
-        '*.token',
-        '*.tokens',
-        'authorization',
-        '*.authorization',
-        'headers.authorization',
-        '*.headers.authorization',
-      ],
-      censor: '[redacted]',
-    },
-  };
-  return destination ? pino(options, destination) : pino(options);
+    format,
+    ...(destination && { destination }),
+  });
 }

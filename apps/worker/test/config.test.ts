@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { DEFAULT_QUEUE_PREFIX } from '@closeloop/queue';
 import { describeConfig, loadConfig } from '../src/config.js';
 
 const SINGLE = { GHL_TOKEN: 'pit-single-secret', GHL_LOCATION_ID: 've9EPM428h8vShlRW1KT' };
@@ -24,7 +25,9 @@ describe('worker configuration', () => {
         shutdownTimeoutMs: 25_000,
         lockDurationMs: 30_000,
         stalledIntervalMs: 30_000,
+        metrics: { port: 9464, host: '0.0.0.0' },
         logLevel: 'info',
+        logFormat: 'json',
       },
     });
   });
@@ -80,6 +83,27 @@ describe('worker configuration', () => {
     }
     for (const secret of ['secret with spaces', 'pit-secret-a', 'redis-password'])
       expect(text).not.toContain(secret);
+  });
+
+  it('When METRICS_PORT is 0 and METRICS_HOST and LOG_FORMAT are set, then they are read; a port above 65535 is a problem', () => {
+    const result = loadConfig({
+      ...SINGLE,
+      METRICS_PORT: '0',
+      METRICS_HOST: '127.0.0.1',
+      LOG_FORMAT: 'PRETTY',
+    });
+    expect(result.ok && [result.config.metrics, result.config.logFormat]).toEqual([
+      { port: 0, host: '127.0.0.1' },
+      'pretty',
+    ]);
+    expect(loadConfig({ ...SINGLE, METRICS_PORT: '65536' })).toEqual({
+      ok: false,
+      problems: ['METRICS_PORT: must be a whole number from 0 to 65535'],
+    });
+  });
+
+  it('When QUEUE_PREFIX is unset, then the worker uses the prefix the queue package defaults to', () => {
+    expect(loadConfig(SINGLE)).toMatchObject({ ok: true, config: { queuePrefix: DEFAULT_QUEUE_PREFIX } });
   });
 
   it('When RETRY_BASE_MS exceeds RETRY_CAP_MS, then that is a problem', () => {
