@@ -66,7 +66,7 @@ export async function runDeadLettersCli(
       err(`replay needs exactly one of --id, --reason, --all\n\n${USAGE}`);
       return 2;
     }
-    selection = values.id ? { ids: values.id } : reason ? { reason } : { all: true };
+    selection = values.id ? { ids: values.id } : { filter: reason ? { reason } : {} };
   } else if (command !== 'list') {
     err(`unknown command "${command}"\n\n${USAGE}`);
     return 2;

@@ -125,10 +125,7 @@ describe('dead letters: replay', () => {
     const job = await deadLettered(h, taskId);
     expect(await h.deadLetterCount()).toBe(1);
 
-    const reports = await replayDeadLetters(
-      { deadLetters: h.deadLetterQueue, taskUpdates: h.queue },
-      { ids: [job.id ?? ''] },
-    );
+    const reports = await replayDeadLetters(h.deadLetterQueues, { ids: [job.id ?? ''] });
 
     expect(reports).toEqual([{ id: job.id, outcome: 'retried' }]);
     expect(await h.finished(job)).toEqual({ taskId, completed: true, status: 200 });
@@ -143,10 +140,7 @@ describe('dead letters: replay', () => {
     const job = await deadLettered(h, taskId);
     await h.queue.remove(job.id ?? '');
 
-    const reports = await replayDeadLetters(
-      { deadLetters: h.deadLetterQueue, taskUpdates: h.queue },
-      { reason: 'GHL_UNPROCESSABLE' },
-    );
+    const reports = await replayDeadLetters(h.deadLetterQueues, { filter: { reason: 'GHL_UNPROCESSABLE' } });
 
     expect(reports).toEqual([{ id: job.id, outcome: 're-added' }]);
     const again = await h.reload(job);
@@ -161,7 +155,7 @@ describe('dead letters: replay', () => {
     const job = await deadLettered(h, taskId);
     await h.sandbox.control.injectFault({ status: 404, taskId, count: 1 });
 
-    await replayDeadLetters({ deadLetters: h.deadLetterQueue, taskUpdates: h.queue }, { all: true });
+    await replayDeadLetters(h.deadLetterQueues, { filter: {} });
 
     await waitForDeadLetter(h, job.id ?? '', 'GHL_NOT_FOUND');
     expect(await h.deadLetterCount()).toBe(1);

@@ -8,6 +8,7 @@ import {
   createTaskUpdateProducer,
   enqueueTaskUpdate,
   type DeadLetter,
+  type DeadLetterQueues,
   type TaskEvent,
   type TaskUpdateProducer,
 } from '@closeloop/queue';
@@ -185,6 +186,15 @@ export class Harness {
 
   get queue(): Queue<unknown, TaskUpdateResult> {
     return this.producer.queue;
+  }
+
+  /** Both queues on the producer's connection, as `replayDeadLetters` and friends take them. */
+  get deadLetterQueues(): DeadLetterQueues {
+    return {
+      deadLetters: this.deadLetterQueue,
+      taskUpdates: this.producer.queue,
+      redis: this.producer.redis,
+    };
   }
 
   async enqueue(event: TaskEvent, idempotencyKey = randomUUID()): Promise<Job<unknown, TaskUpdateResult>> {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Why a job was dead-lettered (DESIGN §2.4). Stable codes: operators filter and alert on them.
+ * Why a job was dead-lettered (docs/contracts.md, "Dead letters"). Stable codes: operators filter and alert on them.
  * GHL_* are GHL's permanent refusals; RETRIES_EXHAUSTED ends retryable failures (5xx, 408,
  * timeouts, connection errors); INVALID_JOB is data no version of the worker can process;
  * NO_CREDENTIALS: the worker has no token for the job's location (nothing was sent to GHL);

@@ -1,4 +1,4 @@
-/** Queue names are a public contract (DESIGN §2.4): operators and internal producers script against them. */
+/** Queue names are a public contract (docs/contracts.md, "Queues"): operators and internal producers script against them. */
 export const TASK_UPDATES_QUEUE = 'task-updates';
 export const DEAD_LETTER_QUEUE = 'task-updates-dead';
 

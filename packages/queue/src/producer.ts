@@ -4,6 +4,7 @@ import { createRedisConnection } from './connection.js';
 import { DEDUPE_TTL_SECONDS, TASK_UPDATE_JOB_OPTIONS } from './job-options.js';
 import { DEFAULT_QUEUE_PREFIX, TASK_UPDATE_JOB_NAME, TASK_UPDATES_QUEUE } from './names.js';
 import { type TaskEvent } from './task-event.js';
+import { dedupeKeyFor } from './task-update-keys.js';
 import { TaskUpdateJob, jobIdFor } from './task-update-job.js';
 
 export interface TaskUpdateProducerOptions {
@@ -115,8 +116,4 @@ export async function enqueueTaskUpdate(
   // A concurrent delivery of the same key may have won the race between our check and our set:
   // its add and ours were the same job (same id), and it reports the job as new.
   return { jobId, duplicate: firstRecord === null };
-}
-
-export function dedupeKeyFor(prefix: string, jobId: string): string {
-  return `${prefix}:${TASK_UPDATES_QUEUE}:dedupe:${jobId}`;
 }

@@ -13,7 +13,7 @@ export const GhlId = z
 export const TaskEventType = z.enum(['ticket.closed', 'ticket.reopened']);
 export type TaskEventType = z.infer<typeof TaskEventType>;
 
-/** The body of POST /webhooks/events (DESIGN §2.3). Strict: unknown fields are refused. */
+/** The body of POST /webhooks/events (docs/contracts.md, "HTTP"). Strict: unknown fields are refused. */
 export const TaskEvent = z.strictObject({
   type: TaskEventType,
   occurredAt: z.iso.datetime({ offset: true }),
@@ -41,13 +41,13 @@ export const IdempotencyKey = z
 export const InternalTaskUpdateRequest = TaskEvent.extend({ idempotencyKey: IdempotencyKey });
 export type InternalTaskUpdateRequest = z.infer<typeof InternalTaskUpdateRequest>;
 
-/** `ticket.closed` completes the task; `ticket.reopened` reopens it (DESIGN intro). */
+/** `ticket.closed` completes the task; `ticket.reopened` reopens it (docs/architecture.md). */
 export function completedFor(type: TaskEventType): boolean {
   return type === 'ticket.closed';
 }
 
 /**
- * The example event of DESIGN §2.3, valid against `TaskEvent`: one shared fixture for tests,
+ * The example event of docs/contracts.md ("HTTP"), valid against `TaskEvent`: one shared fixture for tests,
  * benchmarks and documentation, so they cannot drift from each other or from the schema.
  */
 export const EXAMPLE_TASK_EVENT: TaskEvent = {

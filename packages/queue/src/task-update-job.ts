@@ -12,7 +12,7 @@ export type EventSource = z.infer<typeof EventSource>;
 
 /**
  * The job data in `task-updates`, version 1. The worker validates it again because internal
- * producers write to the queue without going through the receiver (DESIGN §2.4).
+ * producers write to the queue without going through the receiver (docs/contracts.md, "Queues").
  */
 export const TaskUpdateJob = z.strictObject({
   v: z.literal(1),
