@@ -1,0 +1,28 @@
+import { QueueEnv, parseEnv, redactRedisUrl } from '@closeloop/runtime';
+import { z } from 'zod';
+import { usageError } from './errors.js';
+
+/** Where the command finds the queues: the same REDIS_URL and QUEUE_PREFIX as the receiver and worker. */
+export interface QueueSettings {
+  redisUrl: string;
+  prefix: string;
+  /** REDIS_URL with its password replaced: the only form of the URL the command ever prints. */
+  redactedRedisUrl: string;
+}
+
+const CliEnv = z.object(QueueEnv);
+
+/**
+ * Reads REDIS_URL and QUEUE_PREFIX with the runtime's shared schema, so the command accepts exactly
+ * what the other processes accept; every problem is listed at once (exit 2).
+ */
+export function loadQueueSettings(env: NodeJS.ProcessEnv): QueueSettings {
+  const result = parseEnv(CliEnv, env);
+  if (!result.ok) {
+    throw usageError(
+      ['invalid environment', ...result.problems.map((problem) => `  - ${problem}`)].join('\n'),
+    );
+  }
+  const { REDIS_URL: redisUrl, QUEUE_PREFIX: prefix } = result.config;
+  return { redisUrl, prefix, redactedRedisUrl: redactRedisUrl(redisUrl) };
+}
