@@ -1,5 +1,5 @@
 /**
- * `pnpm dev`: the whole system on one machine (DESIGN §2.1) — Redis, the GHL sandbox seeded with a
+ * `pnpm dev`: the whole system on one machine (docs/contracts.md, "Commands") — Redis, the GHL sandbox seeded with a
  * demo location, contact and open tasks, the receiver and the worker — then prints the URLs, the
  * generated secrets and a ready-to-paste request. Ctrl-C stops everything it started.
  *
@@ -146,7 +146,7 @@ async function startRedis(): Promise<string> {
   const port = await pickPort(6379);
   const dir = join(DATA_DIR, 'redis');
   mkdirSync(dir, { recursive: true });
-  // The production settings of DESIGN §1: AOF on, noeviction (BullMQ loses jobs under eviction).
+  // The production settings of docs/bullmq.md §5: AOF on, noeviction (BullMQ loses jobs under eviction).
   start(
     'redis',
     'redis-server',

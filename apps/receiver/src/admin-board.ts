@@ -87,7 +87,7 @@ export function createAdminBoard(options: {
 }
 
 /**
- * Job data holds no secret today (DESIGN §2.4); this keeps it so on screen should one slip into a
+ * Job data holds no secret today (docs/contracts.md, "Dead letters"); this keeps it so on screen should one slip into a
  * dead letter's copied GHL body or a future field.
  */
 export function redactSecrets(value: unknown): unknown {

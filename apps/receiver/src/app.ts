@@ -19,7 +19,7 @@ import { assignRequestContext, getRequestContext } from './request-context.js';
 import { createWebhookSources } from './webhook-sources.js';
 
 /**
- * How long a request may wait for Redis before it gets its 503 (DESIGN §2.3: "within a second").
+ * How long a request may wait for Redis before it gets its 503 (docs/contracts.md, "HTTP": "within a second").
  * The producer's connection already fails at once while Redis is disconnected; this bounds the
  * other case, a Redis that is connected but does not answer (its 1 s command timeout would be
  * too late, and enqueueing takes up to three commands). Should the job land after the deadline
@@ -40,7 +40,7 @@ export interface AppDeps {
   counters?: ReceiverCounters;
 }
 
-/** The receiver's HTTP surface (DESIGN §2.3). Thin routes; every failure goes to the one error handler. */
+/** The receiver's HTTP surface (docs/contracts.md, "HTTP"). Thin routes; every failure goes to the one error handler. */
 export function createApp(deps: AppDeps): express.Express {
   const { config, producer, logger, deadLetterQueue } = deps;
   const sources = createWebhookSources(config);

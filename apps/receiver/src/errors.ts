@@ -2,7 +2,7 @@ import type { ZodError } from 'zod';
 
 /**
  * Every answer the receiver gives that is not a success carries one of these codes
- * (DESIGN §2.3: `{"error": {"code": "UPPER_SNAKE", "message", "issues"?}}`). Senders and
+ * (docs/contracts.md, "HTTP": `{"error": {"code": "UPPER_SNAKE", "message", "issues"?}}`). Senders and
  * dashboards match on the code, so codes are stable; messages are for humans and may change.
  */
 export type ErrorCode =
@@ -112,7 +112,7 @@ export function formatIssues(error: ZodError): ErrorIssue[] {
   }));
 }
 
-/** A 503 that tells the sender when to come back (DESIGN §2.3). */
+/** A 503 that tells the sender when to come back (docs/contracts.md, "HTTP"). */
 export function buildQueueUnavailableError(cause?: unknown): ReceiverError {
   return new ReceiverError('QUEUE_UNAVAILABLE', 'The queue is unreachable; retry shortly', {
     headers: { 'Retry-After': '1' },

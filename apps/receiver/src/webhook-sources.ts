@@ -5,7 +5,7 @@ import { createSignatureVerifier } from './webhook-signature.js';
 
 /**
  * A sender that posts to `/webhooks/:source`: how its deliveries are authenticated, what its body
- * looks like, and the idempotency key of a delivery (DESIGN §1: authenticate per source, then parse
+ * looks like, and the idempotency key of a delivery (docs/architecture.md: authenticate per source, then parse
  * and validate per source). `events` is the generic Standard Webhooks source; a helpdesk with its
  * own signature scheme and payload becomes one more entry here.
  */

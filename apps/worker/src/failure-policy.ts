@@ -2,7 +2,7 @@ import { GhlError, type RateLimitState } from '@closeloop/ghl';
 import type { DeadLetterReason } from '@closeloop/queue';
 
 /**
- * The failure policy (DESIGN §3): the only place that turns what happened to a job into what BullMQ
+ * The failure policy (docs/failure-policy.md): the only place that turns what happened to a job into what BullMQ
  * does next. Pure: time and randomness come in through the context, so every row is unit-tested.
  *
  * | outcome                                      | decision                                                   |
@@ -77,7 +77,7 @@ export interface PolicyContext {
 /** A job that stalled (its worker died or lost the lock) more often than this is parked, not run again. */
 export const MAX_STALLS = 3;
 
-/** GHL's documented burst window (DESIGN §5), used when a 429 carries no interval header. */
+/** GHL's documented burst window (docs/ghl-api.md), used when a 429 carries no interval header. */
 export const DEFAULT_BURST_INTERVAL_MS = 10_000;
 
 /**
@@ -144,7 +144,7 @@ function decideFailure(error: unknown, context: PolicyContext): Decision {
         ? deadLetter('NO_CREDENTIALS', 'error')
         : deadLetter('GHL_UNAUTHORIZED', 'error');
     case 'FORBIDDEN':
-      // GHL answers 403 to a token of another location (DESIGN §5): a configuration error.
+      // GHL answers 403 to a token of another location (docs/ghl-api.md): a configuration error.
       return deadLetter('GHL_FORBIDDEN', 'error');
     case 'NOT_FOUND':
       return deadLetter('GHL_NOT_FOUND', 'warn');

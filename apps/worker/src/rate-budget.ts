@@ -4,11 +4,11 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 /**
  * The proactive per-location request budget, shared by every worker process through Redis.
  *
- * GHL limits each app per location (100 requests / 10 s, DESIGN §5). Counting on our side keeps most
+ * GHL limits each app per location (100 requests / 10 s, docs/ghl-api.md). Counting on our side keeps most
  * jobs from ever meeting a 429, and keying by location keeps one busy sub-account from holding up the
  * others. That is why this is not BullMQ's limiter: OSS BullMQ limits a whole queue (`limiter`,
  * `queue.rateLimit` + RateLimitError pause every tenant; per-key limits are BullMQ Pro only,
- * bullmq-notes §1). A spent budget delays only that job (`moveToDelayed` + DelayedError).
+ * docs/bullmq.md §1). A spent budget delays only that job (`moveToDelayed` + DelayedError).
  *
  * rate-limiter-flexible's RateLimiterRedis is a fixed window: one atomic Lua INCR + PEXPIRE per call.
  */

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 
 /**
- * The ordering guard: a stale event never overwrites a newer one (DESIGN §1).
+ * The ordering guard: a stale event never overwrites a newer one (docs/architecture.md).
  *
  * Per task, Redis keeps the `occurredAt` (ms) of the last event applied to GHL. A job whose event is
  * older is skipped. Checking alone is not enough with concurrency: two jobs for one task (a quick

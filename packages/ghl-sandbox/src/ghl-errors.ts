@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 
 /**
  * GHL error bodies as the real API sends them: `{statusCode, message, error?}` with `message` a string,
- * except for 422 where it is an array of strings (DESIGN §5; UnprocessableDTO in common-schemas.json).
+ * except for 422 where it is an array of strings (docs/ghl-api.md; UnprocessableDTO in common-schemas.json).
  */
 export interface GhlErrorBody {
   statusCode: number;
@@ -31,7 +31,7 @@ export function faultBody(status: number): GhlErrorBody {
   return ghlError(status, reason(status));
 }
 
-// Messages the real API gives (ghl-api-notes §3: issue #213 and practitioners' reports).
+// Messages the real API gives (docs/ghl-api.md §3: issue #213 and practitioners' reports).
 export const MESSAGES = {
   versionMissing: 'version header was not found.',
   versionInvalid: 'version header is invalid',

@@ -30,7 +30,7 @@ function setRateHeaders(res: Response, limits: RateLimitState): void {
 
 /**
  * The one way a GHL route answers: records the answer in the call log and, when the token is known,
- * adds GHL's rate-limit headers (GHL sends them on every response, DESIGN §5). A request answered
+ * adds GHL's rate-limit headers (GHL sends them on every response, docs/ghl-api.md). A request answered
  * before the rate-limit step (bad Version, a fault) shows the budget without being counted.
  */
 function answer(state: SandboxState, res: Response, status: number, body: unknown): void {
@@ -50,7 +50,7 @@ function recordCall(state: SandboxState): RequestHandler {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined) continue;
-      // Never record a token, not even a wrong one (DESIGN §2.4: no secret ever).
+      // Never record a token, not even a wrong one (docs/contracts.md, "Dead letters": no secret ever).
       headers[name] =
         name === 'authorization' ? 'Bearer [redacted]' : Array.isArray(value) ? value.join(', ') : value;
     }
@@ -121,7 +121,7 @@ function applyFaults(state: SandboxState): RequestHandler {
       }
       const status = fault.status ?? 200;
       if (status === 429) {
-        // A 429 must look like GHL's: the burst budget shows nothing left (DESIGN §5).
+        // A 429 must look like GHL's: the burst budget shows nothing left (docs/ghl-api.md).
         const limits =
           context.locationId === undefined
             ? state.rateLimiter.fresh()
@@ -135,7 +135,7 @@ function applyFaults(state: SandboxState): RequestHandler {
   };
 }
 
-/** Step 1: GHL answers 401, not 400, for a missing or unknown Version header (ghl-api-notes §3, §6). */
+/** Step 1: GHL answers 401, not 400, for a missing or unknown Version header (docs/ghl-api.md §3, §6). */
 function checkVersion(state: SandboxState): RequestHandler {
   return (req, res, next) => {
     const header = req.headers.version;
@@ -159,7 +159,7 @@ function checkToken(state: SandboxState): RequestHandler {
   };
 }
 
-/** Step 3: the burst window and the day, per location of the token (DESIGN §5). */
+/** Step 3: the burst window and the day, per location of the token (docs/ghl-api.md). */
 function checkRateLimit(state: SandboxState): RequestHandler {
   return (_req, res, next) => {
     const context = contextOf(res);
@@ -283,7 +283,7 @@ export function createGhlRouter(state: SandboxState): express.Router {
     // GHL's document tells callers to send test%2Babc%40gmail.com.
     const contact = email ? state.contactByEmail(locationId, email) : undefined;
     // GHL's document gives this 200 no schema at all; `{contact: {...} | null}` is what clients read
-    // (ghl-api-notes §1.4).
+    // (docs/ghl-api.md §1.4).
     answer(state, res, 200, {
       contact: contact
         ? {

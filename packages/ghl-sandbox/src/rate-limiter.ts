@@ -1,4 +1,4 @@
-/** What a location has left, as GHL reports it in its X-RateLimit-* headers (DESIGN §5). */
+/** What a location has left, as GHL reports it in its X-RateLimit-* headers (docs/ghl-api.md). */
 export interface RateLimitState {
   burstLimit: number;
   burstRemaining: number;

@@ -55,11 +55,11 @@ export const FaultSpec = z.object({
 export type FaultSpec = z.infer<typeof FaultSpec>;
 
 export interface SandboxOptions {
-  /** Requests per location per burst window; GHL's default is 100 (DESIGN §5). */
+  /** Requests per location per burst window; GHL's default is 100 (docs/ghl-api.md). */
   burstLimit?: number;
-  /** Burst window length; GHL's default is 10 s (DESIGN §5). */
+  /** Burst window length; GHL's default is 10 s (docs/ghl-api.md). */
   burstIntervalMs?: number;
-  /** Requests per location per (UTC) day; GHL's default is 200,000 (DESIGN §5). */
+  /** Requests per location per (UTC) day; GHL's default is 200,000 (docs/ghl-api.md). */
   dailyLimit?: number;
   /** Accepted `Version` header values; the contacts document allows only 2021-07-28. */
   supportedVersions?: string[];

@@ -53,7 +53,7 @@ describe('burst limit', () => {
     expect(limited.contract).toMatchObject({ operationId: 'update-task-completed', documented: false });
     expect(limited.body).toMatchObject({ statusCode: 429, message: 'Too many requests' });
     expect(rateHeaders(limited.headers)).toMatchObject({ max: '3', remaining: '0', dailyRemaining: '997' });
-    // GHL documents no Retry-After (ghl-api-notes §2); clients must use the interval header.
+    // GHL documents no Retry-After (docs/ghl-api.md §2); clients must use the interval header.
     expect(limited.headers.get('retry-after')).toBeNull();
   });
 

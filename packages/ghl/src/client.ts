@@ -22,7 +22,7 @@ import {
 export const DEFAULT_BASE_URL = 'https://services.leadconnectorhq.com';
 /**
  * The only Version the contacts document accepts (`enum: ["2021-07-28"]`). GHL's own SDK switched its
- * default to 2023-02-21 in v3.0.0, so the value is always sent explicitly (ghl-api-notes §4, §6).
+ * default to 2023-02-21 in v3.0.0, so the value is always sent explicitly (docs/ghl-api.md §4, §6).
  */
 export const DEFAULT_API_VERSION = '2021-07-28';
 /** Below the 30 s of GHL's SDK: a stuck call holds a worker slot, and BullMQ retries it anyway. */
@@ -33,7 +33,7 @@ const MAX_CONNECT_TIMEOUT_MS = 5_000;
 export interface GhlResponse<T> {
   data: T;
   status: number;
-  /** Parsed from this response's headers: the worker paces each location by it (DESIGN §3). */
+  /** Parsed from this response's headers: the worker paces each location by it (docs/failure-policy.md). */
   rateLimit: RateLimitState;
 }
 
@@ -133,7 +133,7 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
     },
     timeout: { connect: connectTimeoutMs, secureConnect: connectTimeoutMs, request: timeoutMs },
     agent: { http: httpAgent, https: httpsAgent },
-    // BullMQ owns retries (DESIGN §3): a retry here would spend rate budget behind the worker's back
+    // BullMQ owns retries (docs/failure-policy.md): a retry here would spend rate budget behind the worker's back
     // and stretch one attempt past its timeout.
     retry: { limit: 0 },
     // Every status is mapped below, so got must not turn them into its own errors (which carry the
@@ -252,7 +252,7 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
         method: 'PUT',
         route: '/contacts/{contactId}/tasks/{taskId}/completed',
         params: { contactId: input.contactId, taskId: input.taskId },
-        // Only `completed`: GHL answers 422 to any unknown property (DESIGN §5).
+        // Only `completed`: GHL answers 422 to any unknown property (docs/ghl-api.md).
         body: JSON.stringify({ completed: input.completed }),
         locationId: input.locationId,
         schema: TaskResponse,
@@ -373,7 +373,7 @@ function transportError(
   const cause = new Error(description);
   return new GhlError({
     // Every other transport failure (ECONNRESET, ECONNREFUSED, socket hang up, DNS, a broken response
-    // stream) is treated as transient: the worker's retries are bounded (DESIGN §3), and PUT
+    // stream) is treated as transient: the worker's retries are bounded (docs/failure-policy.md), and PUT
     // …/completed is idempotent, so resending after a reset cannot do harm.
     code,
     message: `GHL ${spec.method} ${spec.path} failed: ${description}`,

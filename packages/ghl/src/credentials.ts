@@ -2,7 +2,7 @@ import { MissingCredentialsError, type GhlError } from './errors.js';
 
 /**
  * Where the client gets a bearer token for a location. Task paths carry no locationId
- * (ghl-api-notes §4), so the caller passes it along with each call and the provider maps it to a
+ * (docs/ghl-api.md §4), so the caller passes it along with each call and the provider maps it to a
  * token: a static Private Integration Token now, an OAuth store later.
  */
 export interface CredentialsProvider {
@@ -16,14 +16,14 @@ export interface CredentialsProvider {
    * (e.g. an OAuth refresh): the client then calls getToken again and retries the request exactly
    * once; a second 401 is thrown as UNAUTHORIZED without calling this again. Resolve false when
    * refreshing cannot help — `error` carries GHL's body, since a 401 also means a missing Version
-   * header, a missing scope or an agency token on a location route (DESIGN §5), which no refresh
+   * header, a missing scope or an agency token on a location route (docs/ghl-api.md), which no refresh
    * fixes.
    */
   onUnauthorized?(locationId: string | undefined, rejectedToken: string, error: GhlError): Promise<boolean>;
 }
 
 /**
- * Static Private Integration Tokens: PITs never refresh (ghl-api-notes §3), so there is no
+ * Static Private Integration Tokens: PITs never refresh (docs/ghl-api.md §3), so there is no
  * onUnauthorized and a 401 is final.
  *
  * - `new StaticTokenCredentials(token)`: single-location; the token is used whatever locationId the

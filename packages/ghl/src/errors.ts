@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { RateLimitState } from './rate-limit.js';
 
 /**
- * Every way a GHL call can fail, as one stable vocabulary. The worker's failure policy (DESIGN §3)
+ * Every way a GHL call can fail, as one stable vocabulary. The worker's failure policy (docs/failure-policy.md)
  * switches on these codes; `retryable` carries the client's verdict so the policy does not have to
  * re-derive it from statuses.
  */
@@ -39,7 +39,7 @@ export function isRetryableCode(code: GhlErrorCode): boolean {
 /**
  * GHL's error body, `{statusCode, message, error?}` (common-schemas.json BadRequestDTO /
  * UnauthorizedDTO / UnprocessableDTO). `message` is a string for 400/401 and a string array for 422
- * (DESIGN §5), so both are accepted. Loose on purpose: no error body is a stable contract, and a
+ * (docs/ghl-api.md), so both are accepted. Loose on purpose: no error body is a stable contract, and a
  * field GHL adds later must not make the error itself unreadable; a malformed field is dropped.
  */
 export const GhlErrorBody = z.looseObject({
@@ -133,7 +133,7 @@ export class GhlError extends Error {
     return typeof message === 'string' ? [message] : message;
   }
 
-  /** What a dead letter or a log line records (DESIGN §2.4 `lastError`); never a secret. */
+  /** What a dead letter or a log line records (docs/contracts.md, "Dead letters": `lastError`); never a secret. */
   toJSON(): Record<string, unknown> {
     return {
       name: this.name,

@@ -9,7 +9,7 @@ const optionalText = z.string().nullish();
 
 /**
  * A contact task (contacts.json `TaskSchema`). The spec makes every field optional; `id` and
- * `completed` are required here because the worker records the task state GHL returned (DESIGN §3)
+ * `completed` are required here because the worker records the task state GHL returned (docs/failure-policy.md)
  * and cannot do that without them. Loose: fields GHL adds later pass through untouched.
  */
 export const Task = z.looseObject({
@@ -48,7 +48,7 @@ export type Contact = z.infer<typeof Contact>;
 
 /**
  * The 200 of get-duplicate-contact has no schema in the spec; third-party code reads
- * `{contact: {...}}` with a missing or null `contact` meaning "no such contact" (ghl-api-notes §1.4).
+ * `{contact: {...}}` with a missing or null `contact` meaning "no such contact" (docs/ghl-api.md §1.4).
  */
 export const DuplicateContactResponse = z.looseObject({ contact: Contact.nullish() });
 export type DuplicateContactResponse = z.infer<typeof DuplicateContactResponse>;

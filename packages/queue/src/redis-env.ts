@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The environment every process that talks to the queues shares (DESIGN §2.2: REDIS_URL,
+ * The environment every process that talks to the queues shares (docs/contracts.md, "Configuration": REDIS_URL,
  * QUEUE_PREFIX). One definition, so the receiver and the worker accept exactly the same values: a
  * prefix one of them refused would split producers and workers onto different keys.
  */

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { hasRedisServerBinary, startRedisServer } from './redis-server.ts';
 
 /**
- * Jest global setup: provides one real Redis for the whole run (DESIGN §4), in this order:
+ * Jest global setup: provides one real Redis for the whole run (docs/architecture.md, "Tests and real services"), in this order:
  * REDIS_URL if set; else a `redis-server` on PATH on a free port in a temp folder; else
  * testcontainers where a Docker engine answers; else a failure naming the three ways.
  * Child test workers inherit process.env.REDIS_URL.
