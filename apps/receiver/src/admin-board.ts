@@ -18,14 +18,29 @@ export interface AdminBoard {
 }
 
 /**
- * Shown on the dead-letter queue's page: how an operator replays what GHL refused. The CLI is the
- * worker's (apps/worker README "Dead letters"): it removes the dead letter and retries the original.
+ * The dead-letter queue's board adapter: it answers "no workers" with null ("unknown"), not an
+ * empty list. Nothing consumes `task-updates-dead` by design, and Bull Board 9.10.1 badges a
+ * queue "no workers" exactly when `hasWorkers === false` and it is not paused (the
+ * workers badge in ui/dist/static/js: `if (false !== queue.hasWorkers || queue.isPaused) return null`); `getHasWorkers`
+ * (api/dist/handlers/queues.js) reports null when the adapter's `getWorkers()` does, which is what
+ * BaseAdapter does for "adapters that have no notion of workers". The UI then shows no warning and
+ * the workers panel leaves the section out (handlers/queueWorkers.js). `task-updates` keeps the
+ * real answer: no worker there is worth a warning.
+ */
+export class DeadLetterBoardAdapter extends BullMQAdapter {
+  override getWorkers(): Promise<null> {
+    return Promise.resolve(null);
+  }
+}
+
+/**
+ * Shown on the dead-letter queue's page: what it is, and how an operator replays what GHL refused
+ * (the `closeloop dead` commands, apps/cli).
  */
 export const DEAD_LETTER_DESCRIPTION =
   'Task updates GHL refused for good, or that ran out of retries: reason, GHL status and body in each entry; ' +
-  'the original job is in task-updates → Failed under the same id. No worker reads this queue. ' +
-  'To replay once the cause is fixed: pnpm dead-letters replay --id <jobId> (or --reason <REASON>, or --all), ' +
-  'or retry the original job in task-updates → Failed.';
+  'the original job is in task-updates → Failed under the same id. No worker reads this queue, by design. ' +
+  'To replay once the cause is fixed: pnpm closeloop dead replay <id…> (or --reason <REASON>, or --all).';
 
 /**
  * Bull Board for `task-updates` and `task-updates-dead`, behind basic auth ("treat dashboard
@@ -41,6 +56,8 @@ export function createAdminBoard(options: {
   user: string;
   password: string;
   logger: Logger;
+  /** Called for every request refused for want of the right credentials (for the rejected counter). */
+  onUnauthorized?: () => void;
 }): AdminBoard {
   const redis = new Redis(options.redisUrl);
   redis.on('error', (error) => options.logger.debug({ err: error }, 'board redis error'));
@@ -57,7 +74,7 @@ export function createAdminBoard(options: {
       description: 'One job per task update (ticket closed → task completed, reopened → reopened).',
     }),
     // A retry button here would only move the entry back to "waiting" of a queue no worker reads.
-    new BullMQAdapter(dead, { description: DEAD_LETTER_DESCRIPTION, allowRetries: false }),
+    new DeadLetterBoardAdapter(dead, { description: DEAD_LETTER_DESCRIPTION, allowRetries: false }),
   ];
   for (const adapter of adapters) adapter.setFormatter('data', redactSecrets);
   createBullBoard({
@@ -70,8 +87,11 @@ export function createAdminBoard(options: {
     users: { [options.user]: options.password },
     challenge: true,
     realm: 'closeloop',
-    unauthorizedResponse: () =>
-      formatErrorBody('UNAUTHORIZED', 'Bull Board needs the admin user and password'),
+    // express-basic-auth answers the 401 itself, before any error handler: count it here.
+    unauthorizedResponse: () => {
+      options.onUnauthorized?.();
+      return formatErrorBody('UNAUTHORIZED', 'Bull Board needs the admin user and password');
+    },
   });
   const router = express.Router();
   router.use(requireAdmin, serverAdapter.getRouter() as RequestHandler);

@@ -1,5 +1,4 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import {
@@ -14,7 +13,7 @@ import type { ReceiverConfig } from './config.js';
 import { runWithDeadline } from './deadline.js';
 import { ReceiverError, buildQueueUnavailableError, type ErrorCode } from './errors.js';
 import { assertJsonContentType, parseJsonBody, validateBody } from './json-body.js';
-import { ReceiverCounters, mergePrometheusTexts } from './metrics.js';
+import { ReceiverMetrics, measureRequests } from './metrics.js';
 import { assignRequestContext, getRequestContext } from './request-context.js';
 import { createWebhookSources } from './webhook-sources.js';
 
@@ -26,25 +25,26 @@ import { createWebhookSources } from './webhook-sources.js';
  * anyway, the sender's retry finds it and gets `duplicate: true`: nothing is lost or doubled.
  */
 export const ENQUEUE_DEADLINE_MS = 800;
-/** /readyz: "Redis answers a PING within ~500 ms". /metrics uses the same bound per queue. */
+/** /readyz: "Redis answers a PING within ~500 ms". The admin listener's /readyz and /metrics use the same bound. */
 export const PING_DEADLINE_MS = 500;
 
 export interface AppDeps {
   config: ReceiverConfig;
   producer: TaskUpdateProducer;
   logger: Logger;
-  /** `task-updates-dead` on the producer's fail-fast connection, for /metrics. */
-  deadLetterQueue: Queue;
-  /** Bull Board, already behind basic auth; absent when ADMIN_USER/ADMIN_PASSWORD are unset. */
-  adminRouter?: RequestHandler;
-  counters?: ReceiverCounters;
+  /** Default: metrics in a registry of their own (tests). */
+  metrics?: ReceiverMetrics;
 }
 
-/** The receiver's HTTP surface (docs/contracts.md, "HTTP"). Thin routes; every failure goes to the one error handler. */
+/**
+ * The receiver's internet-facing HTTP surface (docs/contracts.md): webhooks, the internal API,
+ * /healthz and /readyz. Bull Board and /metrics are on the admin listener (server.ts), never here.
+ * Thin routes; every failure goes to the one error handler.
+ */
 export function createApp(deps: AppDeps): express.Express {
-  const { config, producer, logger, deadLetterQueue } = deps;
+  const { config, producer, logger } = deps;
   const sources = createWebhookSources(config);
-  const counters = deps.counters ?? new ReceiverCounters([...sources.keys(), 'internal']);
+  const metrics = deps.metrics ?? new ReceiverMetrics({ sources: [...sources.keys(), 'internal'] });
   const checkApiKey = config.internalApiKey ? createApiKeyCheck(config.internalApiKey) : undefined;
   // Every body is read as bytes, whatever its Content-Type: signatures are over the raw bytes, and
   // the Content-Type is judged after authentication, by us, with our error codes. No inflate: a
@@ -54,7 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  app.use(assignRequestContext(logger));
+  app.use(assignRequestContext(logger), measureRequests(metrics));
 
   app.get('/healthz', (_req, res) => {
     res.status(200).json({ status: 'ok' });
@@ -73,36 +73,6 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.all('/readyz', rejectOtherMethods('GET, HEAD'));
 
-  app.get('/metrics', async (_req, res) => {
-    const labels = { prefix: config.queuePrefix };
-    const exports = await Promise.allSettled(
-      [producer.queue, deadLetterQueue].map((queue) =>
-        runWithDeadline(
-          queue.exportPrometheusMetrics(labels),
-          PING_DEADLINE_MS,
-          () => new Error('timed out'),
-        ),
-      ),
-    );
-    const queueTexts = exports.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
-    const up = queueTexts.length === exports.length ? 1 : 0;
-    // Metrics keep answering while Redis is away: the receiver's counters are most useful then.
-    res
-      .status(200)
-      .type('text/plain; version=0.0.4; charset=utf-8')
-      .send(
-        mergePrometheusTexts([
-          ...queueTexts,
-          '# HELP closeloop_receiver_queue_metrics_up 1 when the queue gauges above could be read from Redis\n' +
-            `# TYPE closeloop_receiver_queue_metrics_up gauge\ncloseloop_receiver_queue_metrics_up ${up}`,
-          counters.toPrometheus(),
-        ]),
-      );
-  });
-  app.all('/metrics', rejectOtherMethods('GET, HEAD'));
-
-  if (deps.adminRouter) app.use('/admin/queues', deps.adminRouter);
-
   const accept = async (
     req: Request,
     res: Response,
@@ -114,7 +84,7 @@ export function createApp(deps: AppDeps): express.Express {
       'body',
     );
     const result = await enqueue(producer, input);
-    counters.countAccepted(input.source, result.duplicate);
+    metrics.countAccepted(input.source, result.duplicate);
     context.fields = { source: input.source, jobId: result.jobId, duplicate: result.duplicate };
     res.status(202).json(result);
   };
@@ -182,7 +152,7 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     context.errorCode = receiverError.code;
-    counters.countRejected(receiverError.code);
+    metrics.countRejected(receiverError.code);
     res.set(receiverError.options.headers ?? {});
     res.status(receiverError.status).json(receiverError.toBody());
   });

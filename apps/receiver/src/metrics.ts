@@ -1,94 +1,140 @@
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  createMetricsRegistry,
+  renderMetrics,
+  type Registry,
+} from '@closeloop/runtime';
+import type { Queue } from 'bullmq';
+import type { NextFunction, Request, Response } from 'express';
 import type { ErrorCode } from './errors.js';
 
 /**
- * The receiver's own counters, in Prometheus text format. Hand-rolled: three counters do not
- * justify a metrics library, and the queue gauges come from BullMQ as text anyway.
+ * Request durations: an accepted event takes a few milliseconds (one Redis round trip or three);
+ * a 503 takes up to the enqueue deadline (800 ms, app.ts); past 2.5 s something is badly wrong.
  */
-export class ReceiverCounters {
-  private readonly acceptedBySource = new Map<string, number>();
-  private readonly duplicatesBySource = new Map<string, number>();
-  private readonly rejectedByCode = new Map<ErrorCode, number>();
+export const REQUEST_DURATION_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-  constructor(sources: readonly string[]) {
-    // Series that exist from the start: a rate() over a series that appears late misses its first step.
-    for (const source of sources) {
-      this.acceptedBySource.set(source, 0);
-      this.duplicatesBySource.set(source, 0);
+export interface ReceiverMetricsOptions {
+  /** The sources whose series exist from the start (a rate() over a late series misses its first step). */
+  sources: readonly string[];
+  /** Default: a fresh process registry (`service="receiver"`, Node's default metrics). */
+  registry?: Registry;
+  /** `task-updates` and `task-updates-dead`, for BullMQ's own queue gauges. */
+  queues?: readonly Queue[];
+  /** BullMQ's key prefix, a label on BullMQ's gauges. */
+  prefix?: string;
+}
+
+/**
+ * The receiver's metrics, in the process's prom-client registry. Labels are bounded: the source
+ * (configured names), the error code (a closed union), the route (the route pattern, never the
+ * URL) and the status class.
+ */
+export class ReceiverMetrics {
+  readonly registry: Registry;
+  private readonly accepted: Counter<'source'>;
+  private readonly duplicates: Counter<'source'>;
+  private readonly rejected: Counter<'code'>;
+  private readonly requestDuration: Histogram<'route' | 'status_class'>;
+  private readonly queueMetricsUp: Gauge;
+  private readonly queues: readonly Queue[];
+  private readonly queueLabels: Record<string, string>;
+
+  constructor(options: ReceiverMetricsOptions) {
+    const registry = options.registry ?? createMetricsRegistry({ service: 'receiver' });
+    const registers = [registry];
+    this.registry = registry;
+    this.queues = options.queues ?? [];
+    this.queueLabels = {
+      service: 'receiver',
+      ...(options.prefix !== undefined && { prefix: options.prefix }),
+    };
+    this.accepted = new Counter({
+      name: 'closeloop_receiver_accepted_total',
+      help: 'Task updates accepted and stored as new jobs',
+      labelNames: ['source'],
+      registers,
+    });
+    this.duplicates = new Counter({
+      name: 'closeloop_receiver_duplicates_total',
+      help: 'Task updates recognised as redeliveries (202, nothing changed)',
+      labelNames: ['source'],
+      registers,
+    });
+    this.rejected = new Counter({
+      name: 'closeloop_receiver_rejected_total',
+      help: 'Requests answered with an error, by error code (Bull Board 401s included)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'closeloop_receiver_request_duration_seconds',
+      help: 'Time to answer a request, by route pattern and status class',
+      labelNames: ['route', 'status_class'],
+      buckets: REQUEST_DURATION_BUCKETS,
+      registers,
+    });
+    this.queueMetricsUp = new Gauge({
+      name: 'closeloop_receiver_queue_metrics_up',
+      help: '1 when the BullMQ queue gauges could be read from Redis for this scrape',
+      registers,
+    });
+    for (const source of options.sources) {
+      this.accepted.inc({ source }, 0);
+      this.duplicates.inc({ source }, 0);
     }
   }
 
   countAccepted(source: string, duplicate: boolean): void {
-    const counts = duplicate ? this.duplicatesBySource : this.acceptedBySource;
-    counts.set(source, (counts.get(source) ?? 0) + 1);
+    (duplicate ? this.duplicates : this.accepted).inc({ source });
   }
 
   countRejected(code: ErrorCode): void {
-    this.rejectedByCode.set(code, (this.rejectedByCode.get(code) ?? 0) + 1);
+    this.rejected.inc({ code });
   }
 
-  toPrometheus(): string {
-    const family = (name: string, help: string, label: string, values: Map<string, number>): string[] => [
-      `# HELP ${name} ${help}`,
-      `# TYPE ${name} counter`,
-      ...[...values].map(([value, count]) => `${name}{${label}="${escapeLabel(value)}"} ${count}`),
-    ];
-    return [
-      ...family(
-        'closeloop_receiver_accepted_total',
-        'Task updates accepted and stored as new jobs',
-        'source',
-        this.acceptedBySource,
-      ),
-      ...family(
-        'closeloop_receiver_duplicates_total',
-        'Task updates recognised as redeliveries (202, nothing changed)',
-        'source',
-        this.duplicatesBySource,
-      ),
-      ...family(
-        'closeloop_receiver_rejected_total',
-        'Requests answered with an error, by error code',
-        'code',
-        this.rejectedByCode,
-      ),
-    ].join('\n');
+  observeRequest(route: string, status: number, seconds: number): void {
+    this.requestDuration.observe({ route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
   }
-}
 
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+  /**
+   * The `/metrics` text: BullMQ's gauges for every queue, each read bounded (they answer while
+   * Redis is away: the receiver's counters are most useful then), and the registry's families.
+   */
+  render(): Promise<string> {
+    return renderMetrics({
+      registry: this.registry,
+      sources: this.queues.map((queue) => () => queue.exportPrometheusMetrics(this.queueLabels)),
+      sourcesUp: this.queueMetricsUp,
+    });
+  }
 }
 
 /**
- * Joins Prometheus text expositions into one. Each of BullMQ's `exportPrometheusMetrics()` texts
- * repeats the HELP/TYPE lines of `bullmq_job_count` & co.; the text format allows one HELP/TYPE per
- * family with all its samples together, so families are regrouped (first HELP/TYPE wins).
+ * Express middleware: one histogram observation per answered request. The route label is `route`
+ * when given (the admin listener passes Bull Board's mount path for every board request), else
+ * the matched route's pattern (`/webhooks/:source`), or `unmatched` for what no route took: never
+ * the URL itself, whose values are unbounded.
  */
-export function mergePrometheusTexts(texts: readonly string[]): string {
-  const families = new Map<string, { meta: string[]; samples: string[] }>();
-  const familyOf = (name: string) => {
-    let family = families.get(name);
-    if (!family) {
-      family = { meta: [], samples: [] };
-      families.set(name, family);
-    }
-    return family;
+export function measureRequests(metrics: ReceiverMetrics, route?: string) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const started = process.hrtime.bigint();
+    res.once('finish', () => {
+      metrics.observeRequest(
+        route ?? routePatternOf(req),
+        res.statusCode,
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    });
+    next();
   };
-  for (const text of texts) {
-    let current: string | undefined;
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      const meta = /^# (HELP|TYPE) (\S+)/.exec(line);
-      if (meta?.[1] && meta[2]) {
-        current = meta[2];
-        const family = familyOf(current);
-        if (!family.meta.some((existing) => existing.startsWith(`# ${meta[1]} `))) family.meta.push(line);
-        continue;
-      }
-      if (line.startsWith('#')) continue;
-      const name = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)?.[0] ?? current ?? '';
-      familyOf(name).samples.push(line);
-    }
-  }
-  return [...families.values()].flatMap((family) => [...family.meta, ...family.samples]).join('\n') + '\n';
+}
+
+function routePatternOf(req: Request): string {
+  const route: unknown = req.route;
+  const pattern =
+    typeof route === 'object' && route !== null ? (route as { path?: unknown }).path : undefined;
+  return typeof pattern === 'string' ? pattern : 'unmatched';
 }

@@ -1,20 +1,27 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEAD_LETTER_QUEUE, openTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
+import { startOpsServer, type OpsServer } from '@closeloop/runtime';
 import { Queue } from 'bullmq';
+import express from 'express';
 import type { Logger } from 'pino';
 import { ADMIN_BASE_PATH, createAdminBoard, type AdminBoard } from './admin-board.js';
-import { createApp } from './app.js';
+import { PING_DEADLINE_MS, createApp } from './app.js';
 import { redactRedisUrl, type ReceiverConfig } from './config.js';
 import { formatErrorBody, mapCodeToStatus, type ErrorCode } from './errors.js';
 import { createLogger } from './logger.js';
-import { ReceiverCounters } from './metrics.js';
+import { ReceiverMetrics, measureRequests } from './metrics.js';
+import { assignRequestContext } from './request-context.js';
+import { createWebhookSources } from './webhook-sources.js';
 
 export interface RunningReceiver {
-  /** http://host:port, with 127.0.0.1 when listening on every interface. */
+  /** The webhook listener: http://host:port, with 127.0.0.1 when listening on every interface. */
   readonly url: string;
   readonly port: number;
-  /** Stops accepting, lets requests in flight finish (bounded), then closes the queues and Redis. */
+  /** The admin listener (ADMIN_PORT/ADMIN_HOST): Bull Board, /metrics, /healthz, /readyz. */
+  readonly adminUrl: string;
+  readonly adminPort: number;
+  /** Stops accepting on both listeners, lets requests in flight finish (bounded), then closes the queues and Redis. */
   close(): Promise<void>;
 }
 
@@ -25,10 +32,11 @@ export interface StartReceiverOptions {
 }
 
 /**
- * Starts the receiver: listens at once, whether Redis answers yet or not. Until it does (as during
- * any later outage) the enqueueing routes and /readyz answer 503 QUEUE_UNAVAILABLE within a second,
- * /healthz and /metrics 200; once Redis answers everything works, without a restart. Used by
- * main.ts and by the tests (port 0).
+ * Starts the receiver: the webhook listener (PORT) and the admin listener (ADMIN_PORT, loopback by
+ * default: Bull Board and /metrics are for operators, not the internet). Both listen at once,
+ * whether Redis answers yet or not. Until it does (as during any later outage) the enqueueing
+ * routes and /readyz answer 503 within a second, /healthz and /metrics 200; once Redis answers
+ * everything works, without a restart. Used by main.ts and by the tests (ports 0).
  */
 export async function startReceiver(
   config: ReceiverConfig,
@@ -39,35 +47,48 @@ export async function startReceiver(
   const stopWatching = watchRedis(producer, config, logger);
   let deadLetterQueue: Queue | undefined;
   let board: AdminBoard | undefined;
+  let admin: OpsServer | undefined;
   const closeQueues = async (): Promise<void> => {
+    await admin?.close();
     stopWatching();
     await Promise.allSettled([board?.close(), deadLetterQueue?.close()]);
     await producer.close();
   };
 
   try {
-    // On the producer's connection, not awaited (see openTaskUpdateProducer): /metrics bounds it
-    // with a deadline, so it answers while Redis is away, also before Redis first answered.
+    // On the producer's connection, not awaited (see openTaskUpdateProducer): /metrics bounds its
+    // reads with a deadline, so it answers while Redis is away, also before Redis first answered.
     deadLetterQueue = new Queue(DEAD_LETTER_QUEUE, {
       connection: producer.redis,
       prefix: config.queuePrefix,
     });
     deadLetterQueue.on('error', (error) => logger.debug({ err: error }, 'dead-letter queue error'));
-    board = config.admin
-      ? createAdminBoard({ redisUrl: config.redisUrl, prefix: config.queuePrefix, ...config.admin, logger })
-      : undefined;
-    const counters = new ReceiverCounters(['events', 'internal']);
-    const app = createApp({
-      config,
-      producer,
-      logger,
-      deadLetterQueue,
-      adminRouter: board?.router,
-      counters,
+    const metrics = new ReceiverMetrics({
+      sources: [...createWebhookSources(config).keys(), 'internal'],
+      queues: [producer.queue, deadLetterQueue],
+      prefix: config.queuePrefix,
     });
+    board = config.admin
+      ? createAdminBoard({
+          redisUrl: config.redisUrl,
+          prefix: config.queuePrefix,
+          ...config.admin,
+          logger,
+          onUnauthorized: () => metrics.countRejected('UNAUTHORIZED'),
+        })
+      : undefined;
+    const app = createApp({ config, producer, logger, metrics });
     const server = createServer(app);
     server.on('clientError', answerMalformedRequest);
     await startListening(server, config.port, config.host);
+    admin = await startOpsServer({
+      ...config.adminListener,
+      logger,
+      isReady: () => producer.redis.ping().then(() => true),
+      readyTimeoutMs: PING_DEADLINE_MS,
+      metrics: () => metrics.render(),
+      routes: board ? [createAdminApp(board, metrics, logger)] : [],
+    });
 
     const port = (server.address() as AddressInfo).port;
     const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host;
@@ -75,10 +96,12 @@ export async function startReceiver(
     logger.info(
       {
         url,
+        adminUrl: admin.url,
+        metrics: `${admin.url}/metrics`,
         prefix: config.queuePrefix,
         webhookSecrets: config.webhookSecrets.length,
         internalApi: config.internalApiKey !== undefined,
-        board: board ? `${url}${ADMIN_BASE_PATH}` : 'off (ADMIN_USER/ADMIN_PASSWORD unset)',
+        board: board ? `${admin.url}${ADMIN_BASE_PATH}` : 'off (ADMIN_USER/ADMIN_PASSWORD unset)',
       },
       'receiver listening',
     );
@@ -90,8 +113,11 @@ export async function startReceiver(
     return {
       url,
       port,
+      adminUrl: admin.url,
+      adminPort: admin.port,
       close: () => {
         closing ??= (async () => {
+          // The admin listener closes in closeQueues: a scrape during the drain still answers.
           await stopServer(server, options.shutdownGraceMs ?? 10_000);
           await closeQueues();
           logger.info('receiver closed');
@@ -103,6 +129,23 @@ export async function startReceiver(
     await closeQueues();
     throw error;
   }
+}
+
+/**
+ * The admin listener's own routes: Bull Board behind basic auth at ADMIN_BASE_PATH, with the same
+ * access line and request histogram as the webhook port (who opened the board is worth a log line).
+ * Anything else falls through to the ops server's 404.
+ */
+function createAdminApp(board: AdminBoard, metrics: ReceiverMetrics, logger: Logger): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(
+    ADMIN_BASE_PATH,
+    assignRequestContext(logger),
+    measureRequests(metrics, ADMIN_BASE_PATH),
+    board.router,
+  );
+  return app;
 }
 
 /**

@@ -26,6 +26,8 @@ export const sampleEvent: TaskEvent = EXAMPLE_TASK_EVENT;
 
 export interface TestReceiver {
   readonly url: string;
+  /** The admin listener: Bull Board and /metrics. */
+  readonly adminUrl: string;
   readonly prefix: string;
   readonly config: ReceiverConfig;
   readonly receiver: RunningReceiver;
@@ -60,6 +62,8 @@ export async function startTestReceiver(
     QUEUE_PREFIX: prefix,
     PORT: '0',
     HOST: '127.0.0.1',
+    ADMIN_PORT: '0',
+    ADMIN_HOST: '127.0.0.1',
     WEBHOOK_SECRET: createWebhookSecret(),
     INTERNAL_API_KEY: API_KEY,
     LOG_LEVEL: 'debug',
@@ -107,6 +111,7 @@ export async function startTestReceiver(
 
   return {
     url: receiver.url,
+    adminUrl: receiver.adminUrl,
     prefix,
     config,
     receiver,

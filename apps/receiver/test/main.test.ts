@@ -20,7 +20,8 @@ function startMain(env: Record<string, string>): MainProcess {
   const child = spawn(TSX, ['apps/receiver/src/main.ts'], {
     cwd: ROOT,
     // Only what is given: nothing from the test run (REDIS_URL, NODE_OPTIONS) leaks in.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    // ADMIN_PORT 0: the admin listener's default 3001 may be taken (pnpm dev, another test file).
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ADMIN_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';

@@ -1,13 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { DEAD_LETTER_QUEUE, createTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
+import { createTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
+import { expectConfig, parsePrometheusText, type PrometheusSample } from '@closeloop/runtime';
 import { testRedisUrl, uniquePrefix } from '@closeloop/test-support';
-import { Queue } from 'bullmq';
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
-import { ReceiverCounters, mergePrometheusTexts } from '../src/metrics.js';
+import { ReceiverMetrics } from '../src/metrics.js';
 import {
   API_KEY,
   createWebhookSecret,
@@ -41,29 +41,89 @@ describe('Health, readiness, metrics and request ids', () => {
     expect(await response.json()).toEqual({ status: 'ready' });
   });
 
-  it('When /metrics is scraped, then it has BullMQ gauges for both queues and the receiver counters, each family once', async () => {
+  it('When the admin listener is asked for /healthz and /readyz, then both are 200 on its own port', async () => {
+    expect(receiver.adminUrl).not.toBe(receiver.url);
+    expect(await (await fetch(`${receiver.adminUrl}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${receiver.adminUrl}/readyz`)).json()).toEqual({ status: 'ready' });
+  });
+
+  it('When /metrics is scraped on the admin listener, then BullMQ gauges for both queues, the receiver counters and the request histogram carry the right values, each family once', async () => {
     const secret = receiver.config.webhookSecrets[0] ?? '';
     const body = JSON.stringify(sampleEvent);
     const headers = signedHeaders(secret, body, { id: 'metrics-1' });
     expect((await postWebhook(receiver.url, body, headers)).status).toBe(202);
     expect((await postWebhook(receiver.url, body, headers)).status).toBe(202);
     expect((await postInternal(receiver.url, '{')).status).toBe(400);
+    await (await fetch(`${receiver.url}/no-such-route`)).body?.cancel();
 
-    const response = await fetch(`${receiver.url}/metrics`);
+    const response = await fetch(`${receiver.adminUrl}/metrics`);
 
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await response.text();
-    expect(text).toMatch(/^bullmq_job_count\{queue="task-updates", state="waiting".*\} 1$/m);
-    expect(text).toMatch(/^bullmq_job_count\{queue="task-updates-dead", state="waiting".*\} 0$/m);
-    expect(text).toContain('closeloop_receiver_accepted_total{source="events"} 1');
-    expect(text).toContain('closeloop_receiver_duplicates_total{source="events"} 1');
-    expect(text).toContain('closeloop_receiver_rejected_total{code="INVALID_JSON"} 1');
-    expect(text).toContain('closeloop_receiver_queue_metrics_up 1');
+    const samples = parsePrometheusText(text);
+    const value = (name: string, labels: Record<string, string>): number | undefined =>
+      findSample(samples, name, labels)?.value;
+    expect(value('bullmq_job_count', { queue: 'task-updates', state: 'waiting' })).toBe(1);
+    expect(value('bullmq_job_count', { queue: 'task-updates-dead', state: 'waiting' })).toBe(0);
+    expect(value('closeloop_receiver_accepted_total', { source: 'events', service: 'receiver' })).toBe(1);
+    expect(value('closeloop_receiver_accepted_total', { source: 'internal' })).toBe(0);
+    expect(value('closeloop_receiver_duplicates_total', { source: 'events' })).toBe(1);
+    expect(value('closeloop_receiver_rejected_total', { code: 'INVALID_JSON' })).toBe(1);
+    expect(value('closeloop_receiver_rejected_total', { code: 'NOT_FOUND' })).toBe(1);
+    expect(value('closeloop_receiver_queue_metrics_up', {})).toBe(1);
+    expect(
+      value('closeloop_receiver_request_duration_seconds_count', {
+        route: '/webhooks/:source',
+        status_class: '2xx',
+      }),
+    ).toBe(2);
+    expect(
+      value('closeloop_receiver_request_duration_seconds_count', {
+        route: '/v1/task-updates',
+        status_class: '4xx',
+      }),
+    ).toBe(1);
+    expect(
+      value('closeloop_receiver_request_duration_seconds_count', { route: 'unmatched', status_class: '4xx' }),
+    ).toBe(1);
+    expect(
+      value('closeloop_receiver_request_duration_seconds_bucket', {
+        route: '/webhooks/:source',
+        status_class: '2xx',
+        le: '+Inf',
+      }),
+    ).toBe(2);
+    // Node's default metrics, for the process dashboards.
+    expect(
+      findSample(samples, 'process_resident_memory_bytes', { service: 'receiver' })?.value,
+    ).toBeGreaterThan(0);
     // The text format allows one HELP and one TYPE per family (BullMQ repeats them per queue).
     const helps = text.split('\n').filter((line) => line.startsWith('# HELP '));
     expect(new Set(helps).size).toBe(helps.length);
     expect(helps.filter((line) => line.startsWith('# HELP bullmq_job_count '))).toHaveLength(1);
+  });
+
+  it('When the webhook port is asked for /metrics or Bull Board, then 404 NOT_FOUND: both live on the admin listener', async () => {
+    await expectError(await fetch(`${receiver.url}/metrics`), 404, 'NOT_FOUND');
+    await expectError(await fetch(`${receiver.url}/admin/queues`), 404, 'NOT_FOUND');
+    await expectError(await fetch(`${receiver.url}/admin/queues/api/queues`), 404, 'NOT_FOUND');
+  });
+
+  it('When a request path carries ids, then the histogram labels it by route pattern, never by the URL', async () => {
+    await (
+      await fetch(`${receiver.url}/webhooks/some-unknown-source-123`, { method: 'POST' })
+    ).body?.cancel();
+
+    const text = await (await fetch(`${receiver.adminUrl}/metrics`)).text();
+
+    expect(text).not.toContain('some-unknown-source-123');
+    expect(
+      findSample(parsePrometheusText(text), 'closeloop_receiver_request_duration_seconds_count', {
+        route: '/webhooks/:source',
+        status_class: '4xx',
+      })?.value,
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('When the caller sends a sane x-request-id, then it is echoed; otherwise a new one is made', async () => {
@@ -101,7 +161,7 @@ describe('Logs', () => {
     await postWebhook(receiver.url, body, { ...headers, 'webhook-signature': 'v1,AAAAforgedAAAA=' });
     await postInternal(receiver.url, JSON.stringify({ ...sampleEvent, idempotencyKey: 'log-1' }));
     await postInternal(receiver.url, '{}', { authorization: 'Bearer wrong-but-secret-looking-key' });
-    await fetch(`${receiver.url}/admin/queues/api/queues`, {
+    await fetch(`${receiver.adminUrl}/admin/queues/api/queues`, {
       headers: {
         authorization: `Basic ${Buffer.from(`${admin.user}:${admin.password}`).toString('base64')}`,
       },
@@ -128,6 +188,22 @@ describe('Logs', () => {
       .map((text) => JSON.parse(text) as Record<string, unknown>)
       .find((entry) => entry.requestId === 'trace-me-42' && entry.msg === 'request');
     expect(line).toMatchObject({ level: 30, path: '/nope', status: 404, code: 'NOT_FOUND' });
+  });
+
+  it('When an event is accepted, then its one access line carries the source, the job id and whether it was a duplicate', async () => {
+    const response = await postInternal(
+      receiver.url,
+      JSON.stringify({ ...sampleEvent, idempotencyKey: 'correlate-1' }),
+      { 'x-request-id': 'correlate-req-1' },
+    );
+    const { jobId } = (await response.json()) as { jobId: string };
+
+    const lines = receiver.logs
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .filter((entry) => entry.requestId === 'correlate-req-1' && entry.msg === 'request');
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 30, status: 202, source: 'internal', jobId, duplicate: false }),
+    ]);
   });
 
   it('When the level is debug or lower, then the accepted event is logged; at info it is not', async () => {
@@ -175,13 +251,12 @@ describe('Sources left unconfigured', () => {
 
 describe('An unexpected failure inside the receiver', () => {
   let producer: TaskUpdateProducer;
-  let deadLetterQueue: Queue;
   let server: Server;
   let url: string;
   const logs: string[] = [];
 
   /** Stands in for a bug: throws after the job is stored, with a detail that must not leak. */
-  class ExplodingCounters extends ReceiverCounters {
+  class ExplodingMetrics extends ReceiverMetrics {
     override countAccepted(): void {
       throw new Error('bug detail: counters exploded at /srv/closeloop');
     }
@@ -189,11 +264,12 @@ describe('An unexpected failure inside the receiver', () => {
 
   beforeAll(async () => {
     const prefix = uniquePrefix('receiver-500');
-    const config = loadConfig({ REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, INTERNAL_API_KEY: API_KEY });
+    const config = expectConfig(
+      loadConfig({ REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, INTERNAL_API_KEY: API_KEY }),
+    );
     producer = await createTaskUpdateProducer({ redisUrl: config.redisUrl, prefix });
-    deadLetterQueue = new Queue(DEAD_LETTER_QUEUE, { connection: producer.redis, prefix });
     const logger = createLogger('info', { write: (line: string) => void logs.push(line) });
-    const app = createApp({ config, producer, logger, deadLetterQueue, counters: new ExplodingCounters([]) });
+    const app = createApp({ config, producer, logger, metrics: new ExplodingMetrics({ sources: [] }) });
     server = createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -201,7 +277,6 @@ describe('An unexpected failure inside the receiver', () => {
   afterAll(async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await producer.queue.obliterate({ force: true });
-    await deadLetterQueue.close();
     await producer.close();
   });
 
@@ -226,15 +301,13 @@ describe('An unexpected failure inside the receiver', () => {
   });
 });
 
-describe('mergePrometheusTexts', () => {
-  it('When two expositions repeat a family, then its HELP/TYPE appear once with all samples together', () => {
-    const a =
-      '# HELP x_total X\n# TYPE x_total counter\nx_total{q="a"} 1\n# HELP y Y\n# TYPE y gauge\ny{q="a"} 2';
-    const b =
-      '# HELP x_total X\n# TYPE x_total counter\nx_total{q="b"} 3\n# HELP y Y\n# TYPE y gauge\ny{q="b"} 4';
-    expect(mergePrometheusTexts([a, b])).toBe(
-      '# HELP x_total X\n# TYPE x_total counter\nx_total{q="a"} 1\nx_total{q="b"} 3\n' +
-        '# HELP y Y\n# TYPE y gauge\ny{q="a"} 2\ny{q="b"} 4\n',
-    );
-  });
-});
+function findSample(
+  samples: PrometheusSample[],
+  name: string,
+  labels: Record<string, string>,
+): PrometheusSample | undefined {
+  return samples.find(
+    (sample) =>
+      sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+  );
+}

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { jobIdFor } from '@closeloop/queue';
+import { parsePrometheusText } from '@closeloop/runtime';
 import { startRedisServer, waitFor, type LocalRedis } from '@closeloop/test-support';
 import { Redis } from 'ioredis';
 import {
@@ -62,14 +63,26 @@ describe('When Redis goes away and comes back', () => {
     expect((await fetch(`${receiver.url}/healthz`)).status).toBe(200);
   });
 
-  it('When Redis is stopped, then /metrics still answers with the receiver counters and queue_metrics_up 0', async () => {
-    const metrics = await timed(() => fetch(`${receiver.url}/metrics`));
+  it('When Redis is stopped, then the admin /metrics still answers within a second with the receiver counters and queue_metrics_up 0', async () => {
+    const metrics = await timed(() => fetch(`${receiver.adminUrl}/metrics`));
     expect(metrics.ms).toBeLessThan(1_000);
     expect(metrics.value.status).toBe(200);
-    const text = await metrics.value.text();
-    expect(text).toContain('closeloop_receiver_queue_metrics_up 0');
-    expect(text).toContain('closeloop_receiver_rejected_total{code="QUEUE_UNAVAILABLE"}');
-    expect(text).not.toContain('bullmq_job_count');
+    const samples = parsePrometheusText(await metrics.value.text());
+    expect(samples.find((sample) => sample.name === 'closeloop_receiver_queue_metrics_up')?.value).toBe(0);
+    expect(
+      samples.find(
+        (sample) =>
+          sample.name === 'closeloop_receiver_rejected_total' && sample.labels.code === 'QUEUE_UNAVAILABLE',
+      )?.value,
+    ).toBeGreaterThanOrEqual(1);
+    expect(samples.some((sample) => sample.name === 'bullmq_job_count')).toBe(false);
+  });
+
+  it('When Redis is stopped, then the admin /readyz answers 503 NOT_READY within a second while its /healthz stays 200', async () => {
+    const ready = await timed(() => fetch(`${receiver.adminUrl}/readyz`));
+    expect(ready.ms).toBeLessThan(1_000);
+    await expectError(ready.value, 503, 'NOT_READY');
+    expect((await fetch(`${receiver.adminUrl}/healthz`)).status).toBe(200);
   });
 
   it('When Redis is back, then the same receiver accepts again without a restart and the job is in Redis', async () => {
@@ -134,10 +147,14 @@ describe('When Redis is down at start-up', () => {
   });
 
   it('When Redis has never answered, then /metrics answers 200 with queue_metrics_up 0, authentication still comes first, and Bull Board does not crash the receiver', async () => {
-    const metrics = await timed(() => fetch(`${receiver.url}/metrics`));
+    const metrics = await timed(() => fetch(`${receiver.adminUrl}/metrics`));
     expect(metrics.ms).toBeLessThan(1_000);
     expect(metrics.value.status).toBe(200);
-    expect(await metrics.value.text()).toContain('closeloop_receiver_queue_metrics_up 0');
+    expect(
+      parsePrometheusText(await metrics.value.text()).find(
+        (sample) => sample.name === 'closeloop_receiver_queue_metrics_up',
+      )?.value,
+    ).toBe(0);
 
     const body = JSON.stringify({ ...sampleEvent, idempotencyKey: 'before-redis' });
     await expectError(
@@ -148,7 +165,7 @@ describe('When Redis is down at start-up', () => {
 
     const authorization = `Basic ${Buffer.from(`${board.user}:${board.password}`).toString('base64')}`;
     // The board's own connection waits for Redis: its answer may be an error or no answer yet.
-    await fetch(`${receiver.url}/admin/queues/api/queues`, {
+    await fetch(`${receiver.adminUrl}/admin/queues/api/queues`, {
       headers: { authorization },
       signal: AbortSignal.timeout(500),
     }).then(
@@ -156,6 +173,7 @@ describe('When Redis is down at start-up', () => {
       () => undefined,
     );
     expect((await fetch(`${receiver.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${receiver.adminUrl}/healthz`)).status).toBe(200);
   });
 
   it('When Redis is down at start-up, then the receiver listens, /healthz is 200, /readyz and enqueue answer 503 within a second, and once Redis starts the same request is accepted with 202', async () => {

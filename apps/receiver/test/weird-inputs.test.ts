@@ -35,7 +35,7 @@ describe('Inputs no sender should send', () => {
 
   afterEach(async () => {
     // No 500 so far, also for requests whose answers were not inspected closely.
-    const metrics = await (await fetch(`${receiver.url}/metrics`)).text();
+    const metrics = await (await fetch(`${receiver.adminUrl}/metrics`)).text();
     expect(metrics).not.toContain('code="INTERNAL"');
   });
 
@@ -216,7 +216,7 @@ describe('Inputs no sender should send', () => {
     },
   );
 
-  it.each(['/healthz', '/readyz', '/metrics'])(
+  it.each(['/healthz', '/readyz'])(
     'When %s is called with POST, then 405 with Allow: GET, HEAD',
     async (path) => {
       const response = await fetch(`${receiver.url}${path}`, { method: 'POST' });
@@ -225,7 +225,7 @@ describe('Inputs no sender should send', () => {
     },
   );
 
-  it.each(['/', '/webhooks', '/v1', '/v2/task-updates', '/admin/queues', '/.env'])(
+  it.each(['/', '/webhooks', '/v1', '/v2/task-updates', '/admin/queues', '/metrics', '/.env'])(
     'When %s is requested, then 404 NOT_FOUND in the error shape',
     async (path) => {
       await expectError(await fetch(`${receiver.url}${path}`), 404, 'NOT_FOUND');
