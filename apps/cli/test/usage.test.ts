@@ -1,0 +1,106 @@
+import { describe, expect, it } from '@jest/globals';
+import { findFreePort, uniquePrefix } from '@closeloop/test-support';
+import { cliEnv, runCli, startCli } from './cli-process.js';
+
+const HELP = [
+  { args: [], shows: ['dead', 'queue', 'enqueue', 'Exit codes:', '130'] },
+  { args: ['dead'], shows: ['list', 'show', 'replay', 'purge'] },
+  {
+    args: ['dead', 'list'],
+    shows: ['--reason <reason>', '--location', '--since', '--until', '--limit', '--json'],
+  },
+  { args: ['dead', 'show'], shows: ['<id>', '--json'] },
+  { args: ['dead', 'replay'], shows: ['[ids...]', '--reason', '--location', '--all', '--dry-run', '--json'] },
+  {
+    args: ['dead', 'purge'],
+    shows: ['[ids...]', '--all', '--since', '--until', '--yes', '--dry-run', '--json'],
+  },
+  { args: ['queue'], shows: ['stats'] },
+  { args: ['queue', 'stats'], shows: ['--json', '--max-scan'] },
+  {
+    args: ['enqueue'],
+    shows: ['--type', '--contact', '--task', '--location', '--key', '--ticket', '--occurred-at', '--json'],
+  },
+];
+
+describe('closeloop usage', () => {
+  it('When --help is asked of every command, then each prints its usage on stdout and exits 0 without Redis', async () => {
+    // No Redis behind this URL: help must not need one.
+    const env = cliEnv(uniquePrefix('help'), { REDIS_URL: `redis://127.0.0.1:${await findFreePort()}` });
+    const runs = await Promise.all(HELP.map(({ args }) => runCli([...args, '--help'], env)));
+    runs.forEach((run, index) => {
+      const { args, shows } = HELP[index] ?? { args: [], shows: [] };
+      expect({ args, code: run.code, stderr: run.stderr }).toEqual({ args, code: 0, stderr: '' });
+      expect(run.stdout).toContain(`Usage: closeloop${args.length ? ` ${args.join(' ')}` : ''}`);
+      for (const text of shows) expect(run.stdout).toContain(text);
+    });
+  });
+
+  it('When a command line or the environment is wrong, then the command explains it on stderr and exits 2', async () => {
+    const env = cliEnv(uniquePrefix('usage'));
+    const cases: Array<{ args: string[]; env?: NodeJS.ProcessEnv; says: string }> = [
+      { args: ['dead', 'replay'], says: 'say which dead letters' },
+      { args: ['dead', 'purge', '--yes'], says: 'say which dead letters' },
+      {
+        args: ['dead', 'replay', 'events-a', '--reason', 'INVALID_JOB'],
+        says: 'give ids, or filters / --all, not both',
+      },
+      {
+        args: ['dead', 'replay', '--all', '--reason', 'INVALID_JOB'],
+        says: "option '--all' cannot be used with option '--reason",
+      },
+      { args: ['dead', 'list', '--reason', 'NOPE'], says: 'Allowed choices are GHL_BAD_REQUEST' },
+      { args: ['dead', 'list', '--limit', '0'], says: 'expected a whole number ≥ 1' },
+      { args: ['dead', 'list', '--since', 'yesterday'], says: 'expected an ISO 8601 time' },
+      { args: ['dead', 'show'], says: "missing required argument 'id'" },
+      { args: ['dead', 'nope'], says: "unknown command 'nope'" },
+      { args: ['dead'], says: 'Usage: closeloop dead' },
+      {
+        args: ['enqueue', '--type', 'closed'],
+        says: "required option '--contact <contactId>' not specified",
+      },
+      {
+        args: ['dead', 'list'],
+        env: { ...env, QUEUE_PREFIX: 'a:b', REDIS_URL: 'http://example.com' },
+        says: 'invalid environment\n  - REDIS_URL: must be a redis:// or rediss:// URL\n  - QUEUE_PREFIX:',
+      },
+    ];
+    const runs = await Promise.all(cases.map((c) => runCli(c.args, c.env ?? env)));
+    runs.forEach((run, index) => {
+      const { args, says } = cases[index] ?? { args: [], says: '' };
+      expect({ args, code: run.code, stdout: run.stdout }).toEqual({ args, code: 2, stdout: '' });
+      expect(run.stderr).toContain(says);
+    });
+  });
+
+  it('When Redis is unreachable, then every command that needs it says so within a few seconds, exits 3 and never prints the password', async () => {
+    const url = `redis://:s3cret-pass@127.0.0.1:${await findFreePort()}`;
+    const env = cliEnv(uniquePrefix('down'), { REDIS_URL: url });
+    const runs = await Promise.all([
+      runCli(['dead', 'list'], env),
+      runCli(['queue', 'stats', '--json'], env),
+      runCli(['enqueue', '--type', 'closed', '--contact', 'c1', '--task', 't1'], env),
+    ]);
+    for (const run of runs) {
+      expect(run).toMatchObject({ code: 3, stdout: '' });
+      expect(run.stderr).toContain('Redis at redis://:***@127.0.0.1:');
+      expect(run.stderr).toContain('is unreachable');
+      expect(run.stderr).not.toContain('s3cret-pass');
+      // The connect deadline is 5 s; a refused connection is known much sooner.
+      expect(run.ms).toBeLessThan(8_000);
+    }
+  });
+
+  it('When run as `pnpm closeloop`, the workspace bin answers like the direct command', async () => {
+    const started = startCli(['queue', 'stats', '--json'], cliEnv(uniquePrefix('pnpm')), {
+      command: 'pnpm',
+      commandArgs: ['closeloop'],
+    });
+    const run = await started.exited;
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      'task-updates': { counts: { waiting: 0 }, oldestWaitingAgeMs: null },
+      'task-updates-dead': { counts: { waiting: 0 } },
+    });
+  });
+});
