@@ -8,6 +8,7 @@ import {
   type DeadLetterAdmin,
   type QueueStats,
   type QueueCounts,
+  type TaskUpdateJob,
 } from '@closeloop/queue';
 import { cliEnv, openTestQueues, parseJson, runCli, seedDeadLetter, taskJob } from './cli-process.js';
 
@@ -116,12 +117,13 @@ describe('closeloop enqueue', () => {
         generated.stdout.trim(),
       ) ?? [];
     expect(generatedJobId).toBe(jobIdFor('cli', generatedKey ?? ''));
-    const reopened = await admin.taskUpdates.getJob(generatedJobId ?? '');
-    expect(reopened?.data.event).toMatchObject({
+    const reopened = (await admin.taskUpdates.getJob(generatedJobId ?? ''))?.data as
+      TaskUpdateJob | undefined;
+    expect(reopened?.event).toMatchObject({
       type: 'ticket.reopened',
       ghl: { contactId: 'c1', taskId: 't1' },
     });
-    expect(reopened?.data.event.ghl).not.toHaveProperty('locationId');
+    expect(reopened?.event.ghl).not.toHaveProperty('locationId');
     expect(await admin.taskUpdates.getWaitingCount()).toBe(2);
   });
 
