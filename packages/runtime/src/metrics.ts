@@ -61,13 +61,17 @@ export async function renderMetrics(options: RenderMetricsOptions): Promise<stri
   return mergePrometheusTexts([...texts, await options.registry.metrics()]);
 }
 
-async function readWithinDeadline(source: MetricsTextSource, ms: number): Promise<string> {
-  const reading = Promise.resolve().then(source);
+/**
+ * `read()`'s result, or a rejection after `ms`; for what a scrape reads from Redis (queue texts,
+ * gauges collected at scrape time). A late rejection is absorbed.
+ */
+export async function readWithinDeadline<T>(read: () => Promise<T>, ms: number): Promise<T> {
+  const reading = Promise.resolve().then(read);
   // A late rejection must not become an unhandled rejection: the run lifecycle treats those as fatal.
   reading.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([
+    return await Promise.race<T>([
       reading,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);

@@ -1,0 +1,208 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  DEAD_LETTER_QUEUE,
+  DeadLetterReason,
+  EXAMPLE_TASK_EVENT,
+  createTaskUpdateProducer,
+  enqueueTaskUpdate,
+  type TaskUpdateProducer,
+} from '@closeloop/queue';
+import { createMetricsRegistry, parsePrometheusText, type PrometheusSample } from '@closeloop/runtime';
+import { startRedisServer, testRedisUrl, uniquePrefix, type LocalRedis } from '@closeloop/test-support';
+import { Queue } from 'bullmq';
+import { classifyGhlStatus, createWorkerMetrics, type WorkerMetrics } from '../src/worker-metrics.js';
+
+function find(samples: PrometheusSample[], name: string, labels: Record<string, string> = {}) {
+  return samples.find(
+    (sample) =>
+      sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+  );
+}
+
+async function scrape(metrics: WorkerMetrics): Promise<PrometheusSample[]> {
+  return parsePrometheusText(await metrics.render());
+}
+
+describe('createWorkerMetrics against a real Redis', () => {
+  let producer: TaskUpdateProducer;
+  let deadLetters: Queue;
+  let metrics: WorkerMetrics;
+
+  beforeAll(async () => {
+    const prefix = uniquePrefix('worker-metrics');
+    producer = await createTaskUpdateProducer({ redisUrl: testRedisUrl(), prefix });
+    deadLetters = new Queue(DEAD_LETTER_QUEUE, { connection: producer.redis, prefix });
+    metrics = createWorkerMetrics({
+      registry: createMetricsRegistry({ service: 'worker', defaultMetrics: false }),
+      queues: { taskUpdates: producer.queue, deadLetters },
+      prefix,
+    });
+  });
+  afterAll(async () => {
+    await producer.queue.obliterate({ force: true });
+    await deadLetters.obliterate({ force: true });
+    await deadLetters.close();
+    await producer.close();
+  });
+
+  it('When nothing happened yet, then every outcome, delay reason and dead-letter reason has a series at 0, and nothing waits', async () => {
+    const samples = await scrape(metrics);
+
+    for (const outcome of ['updated', 'stale']) {
+      expect(find(samples, 'closeloop_worker_jobs_completed_total', { outcome })?.value).toBe(0);
+    }
+    for (const reason of ['RATE_BUDGET', 'GHL_RATE_LIMITED', 'GHL_DAILY_LIMIT', 'TASK_BUSY', 'SHUTDOWN']) {
+      expect(find(samples, 'closeloop_worker_jobs_delayed_total', { reason })?.value).toBe(0);
+    }
+    for (const reason of DeadLetterReason.options) {
+      expect(find(samples, 'closeloop_worker_jobs_dead_lettered_total', { reason })?.value).toBe(0);
+    }
+    expect(
+      find(samples, 'closeloop_worker_queue_oldest_waiting_age_seconds', { queue: 'task-updates' })?.value,
+    ).toBe(0);
+    expect(find(samples, 'closeloop_worker_queue_metrics_up')?.value).toBe(1);
+  });
+
+  it('When jobs wait in both queues, then BullMQ’s depth gauges count them per queue and state, and the oldest waiting age is the event’s age', async () => {
+    // Next in line: an event that has waited a minute (BullMQ keeps the add time in the job's timestamp).
+    const minuteAgo = Date.now() - 60_000;
+    await producer.queue.add(
+      'task-update',
+      {
+        v: 1,
+        source: 'events',
+        idempotencyKey: 'old-one',
+        event: EXAMPLE_TASK_EVENT,
+        receivedAt: new Date(minuteAgo).toISOString(),
+      },
+      { jobId: 'old-one', timestamp: minuteAgo },
+    );
+    await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'm-1', event: EXAMPLE_TASK_EVENT });
+    await deadLetters.add('dead-letter', { reason: 'GHL_UNPROCESSABLE' }, { jobId: 'dead-1' });
+
+    const samples = await scrape(metrics);
+
+    expect(find(samples, 'bullmq_job_count', { queue: 'task-updates', state: 'waiting' })?.value).toBe(2);
+    expect(find(samples, 'bullmq_job_count', { queue: 'task-updates', state: 'active' })?.value).toBe(0);
+    expect(find(samples, 'bullmq_job_count', { queue: 'task-updates-dead', state: 'waiting' })?.value).toBe(
+      1,
+    );
+    const age = find(samples, 'closeloop_worker_queue_oldest_waiting_age_seconds', { queue: 'task-updates' });
+    expect(age?.value).toBeGreaterThanOrEqual(60);
+    expect(age?.value).toBeLessThan(120);
+  });
+
+  it('When the task worker reports outcomes, then each counter counts them under its bounded label', async () => {
+    metrics.observer.onJobCompleted('updated');
+    metrics.observer.onJobCompleted('updated');
+    metrics.observer.onJobCompleted('stale');
+    metrics.observer.onJobDelayed('GHL_RATE_LIMITED');
+    metrics.observer.onJobDelayed('RATE_BUDGET');
+    metrics.observer.onJobRetried('SERVER_ERROR');
+    metrics.observer.onJobRetried('not a code: task 12345 of contact abc');
+    metrics.observer.onJobDeadLettered('GHL_UNPROCESSABLE');
+
+    const samples = await scrape(metrics);
+
+    expect(find(samples, 'closeloop_worker_jobs_completed_total', { outcome: 'updated' })?.value).toBe(2);
+    expect(find(samples, 'closeloop_worker_jobs_completed_total', { outcome: 'stale' })?.value).toBe(1);
+    expect(find(samples, 'closeloop_worker_jobs_delayed_total', { reason: 'GHL_RATE_LIMITED' })?.value).toBe(
+      1,
+    );
+    expect(find(samples, 'closeloop_worker_jobs_delayed_total', { reason: 'RATE_BUDGET' })?.value).toBe(1);
+    expect(find(samples, 'closeloop_worker_jobs_retried_total', { code: 'SERVER_ERROR' })?.value).toBe(1);
+    // Free text never becomes a label value.
+    expect(find(samples, 'closeloop_worker_jobs_retried_total', { code: 'OTHER' })?.value).toBe(1);
+    expect(
+      find(samples, 'closeloop_worker_jobs_dead_lettered_total', { reason: 'GHL_UNPROCESSABLE' })?.value,
+    ).toBe(1);
+  });
+
+  it('When GHL calls are reported, then the latency histogram counts them by operation and status class, and 429s are counted', async () => {
+    const operation = 'PUT /contacts/{contactId}/tasks/{taskId}/completed';
+    metrics.onGhlCall({ method: 'PUT', operation, status: 200, code: undefined, durationMs: 120 });
+    metrics.onGhlCall({ method: 'PUT', operation, status: 200, code: undefined, durationMs: 3_000 });
+    metrics.onGhlCall({ method: 'PUT', operation, status: 429, code: 'RATE_LIMITED', durationMs: 40 });
+    metrics.onGhlCall({ method: 'PUT', operation, status: undefined, code: 'TIMEOUT', durationMs: 2_000 });
+
+    const samples = await scrape(metrics);
+    const bucket = (statusClass: string, le: string) =>
+      find(samples, 'closeloop_worker_ghl_request_duration_seconds_bucket', {
+        operation,
+        status_class: statusClass,
+        le,
+      })?.value;
+
+    expect(bucket('2xx', '0.25')).toBe(1);
+    expect(bucket('2xx', '2.5')).toBe(1);
+    expect(bucket('2xx', '5')).toBe(2);
+    expect(bucket('2xx', '+Inf')).toBe(2);
+    expect(
+      find(samples, 'closeloop_worker_ghl_request_duration_seconds_sum', { operation, status_class: '2xx' })
+        ?.value,
+    ).toBeCloseTo(3.12, 5);
+    expect(bucket('429', '0.05')).toBe(1);
+    expect(bucket('network', '+Inf')).toBe(1);
+    expect(find(samples, 'closeloop_worker_ghl_rate_limited_total', { operation })?.value).toBe(1);
+  });
+
+  it('When the exposition is read, then no label carries a task, contact or location id', async () => {
+    const text = await metrics.render();
+    for (const id of Object.values(EXAMPLE_TASK_EVENT.ghl ?? {})) expect(text).not.toContain(String(id));
+  });
+});
+
+describe('classifyGhlStatus', () => {
+  it.each([
+    [200, '2xx'],
+    [201, '2xx'],
+    [302, '3xx'],
+    [400, '4xx'],
+    [422, '4xx'],
+    [429, '429'],
+    [500, '5xx'],
+    [503, '5xx'],
+    [undefined, 'network'],
+  ] as const)('When GHL answers %s, then the class is %s', (status, statusClass) => {
+    expect(classifyGhlStatus(status)).toBe(statusClass);
+  });
+});
+
+describe('createWorkerMetrics while Redis is away', () => {
+  let redis: LocalRedis;
+  let producer: TaskUpdateProducer;
+  let deadLetters: Queue;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    producer = await createTaskUpdateProducer({ redisUrl: redis.url, prefix: uniquePrefix('wm-outage') });
+    deadLetters = new Queue(DEAD_LETTER_QUEUE, { connection: producer.redis, prefix: producer.prefix });
+    deadLetters.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    await deadLetters.close();
+    await producer.close();
+    await redis.dispose();
+  });
+
+  it('When Redis is stopped, then a scrape answers within a second with the counters, queue_metrics_up 0 and no queue gauges', async () => {
+    const metrics = createWorkerMetrics({
+      registry: createMetricsRegistry({ service: 'worker', defaultMetrics: false }),
+      queues: { taskUpdates: producer.queue, deadLetters },
+      readDeadlineMs: 300,
+    });
+    metrics.observer.onJobCompleted('updated');
+    expect(find(await scrape(metrics), 'closeloop_worker_queue_metrics_up')?.value).toBe(1);
+
+    await redis.stop();
+    const started = Date.now();
+    const samples = await scrape(metrics);
+
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(find(samples, 'closeloop_worker_queue_metrics_up')?.value).toBe(0);
+    expect(find(samples, 'closeloop_worker_jobs_completed_total', { outcome: 'updated' })?.value).toBe(1);
+    expect(find(samples, 'bullmq_job_count')).toBeUndefined();
+    // Unknown, not 0: a zero age during an outage would hide a stuck queue.
+    expect(find(samples, 'closeloop_worker_queue_oldest_waiting_age_seconds')).toBeUndefined();
+  });
+});
