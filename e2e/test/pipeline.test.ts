@@ -206,7 +206,7 @@ describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbo
     expect(calls.map((call) => call.body)).toEqual([{ completed: false }]);
   });
 
-  it('When GHL answers 422, then the dead letter shows in Bull Board, and `pnpm dead-letters replay` completes the task once GHL accepts it', async () => {
+  it('When GHL answers 422, then the dead letter shows in Bull Board, and `pnpm closeloop dead replay` completes the task once GHL accepts it', async () => {
     const taskId = await seedTask();
     const unprocessable = {
       statusCode: 422,
@@ -232,15 +232,11 @@ describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbo
       board.queues.find((queue) => queue.name === DEAD_LETTER_QUEUE)?.counts.waiting,
     ).toBeGreaterThanOrEqual(1);
 
-    const replay = spawnSync(
-      TSX,
-      ['apps/worker/src/dead-letters-cli.ts', 'replay', '--id', sent.body.jobId],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env },
-        encoding: 'utf8',
-      },
-    );
+    const replay = spawnSync('pnpm', ['closeloop', 'dead', 'replay', sent.body.jobId], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
     expect(replay.status).toBe(0);
     await waitFor(async () => (await taskState(taskId)) === true, {
       description: 'the replayed task to be completed',

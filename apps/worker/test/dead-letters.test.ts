@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, replayDeadLetters, type DeadLetter } from '@closeloop/queue';
 import { waitFor } from '@closeloop/test-support';
 import { Queue, Worker } from 'bullmq';
-import { runDeadLettersCli } from '../src/dead-letters-command.js';
 import { createRateBudget } from '../src/rate-budget.js';
 import { createTaskOrderGuard } from '../src/task-order-guard.js';
 import { DeadLetteredError, createTaskProcessor, type TaskUpdateResult } from '../src/task-worker.js';
@@ -159,55 +158,6 @@ describe('dead letters: replay', () => {
 
     await waitForDeadLetter(h, job.id ?? '', 'GHL_NOT_FOUND');
     expect(await h.deadLetterCount()).toBe(1);
-  });
-
-  it('When the CLI lists and replays by reason, then it prints the dead letters and sends them back', async () => {
-    const tasks = [newTaskId(), newTaskId()];
-    const h = await harness({ tasks: tasks.map((id) => ({ id })) });
-    const jobs = [];
-    for (const id of tasks) jobs.push(await deadLettered(h, id));
-    const env = { REDIS_URL: process.env.REDIS_URL, QUEUE_PREFIX: h.prefix };
-    const out: string[] = [];
-    const err: string[] = [];
-
-    expect(
-      await runDeadLettersCli(
-        ['list', '--reason', 'GHL_UNPROCESSABLE'],
-        env,
-        (l) => out.push(l),
-        (l) => err.push(l),
-      ),
-    ).toBe(0);
-    expect(out.at(-1)).toBe('2 dead letter(s)');
-    for (const job of jobs)
-      expect(out.some((line) => line.startsWith(`${job.id}\tGHL_UNPROCESSABLE\tHTTP 422`))).toBe(true);
-
-    out.length = 0;
-    expect(
-      await runDeadLettersCli(
-        ['replay', '--reason', 'GHL_UNPROCESSABLE'],
-        env,
-        (l) => out.push(l),
-        (l) => err.push(l),
-      ),
-    ).toBe(0);
-    expect(out.at(-1)).toBe('2 dead letter(s) replayed');
-    await Promise.all(jobs.map((job) => h.finished(job)));
-    for (const id of tasks) expect((await h.sandbox.control.getTask(id))?.completed).toBe(true);
-    expect(err).toEqual([]);
-  });
-
-  it('When the CLI is called wrongly, then it explains the usage and exits 2 without touching Redis', async () => {
-    const err: string[] = [];
-    const noop = (): void => undefined;
-    expect(await runDeadLettersCli(['replay'], {}, noop, (l) => err.push(l))).toBe(2);
-    expect(
-      await runDeadLettersCli(['replay', '--all', '--reason', 'INVALID_JOB'], {}, noop, (l) => err.push(l)),
-    ).toBe(2);
-    expect(await runDeadLettersCli(['list', '--reason', 'NOPE'], {}, noop, (l) => err.push(l))).toBe(2);
-    expect(await runDeadLettersCli(['purge'], {}, noop, (l) => err.push(l))).toBe(2);
-    expect(err.join('\n')).toContain('dead-letters replay --id JOB_ID');
-    expect(err.join('\n')).toContain('unknown reason "NOPE"');
   });
 });
 
