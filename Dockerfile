@@ -3,15 +3,16 @@ FROM node:24-bookworm-slim
 ENV CI=true
 RUN npm install -g pnpm@12.4.2
 WORKDIR /app
-# Manifests first so the dependency layer is cached until the lockfile changes.
-COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
-COPY apps/receiver/package.json apps/receiver/
-COPY apps/worker/package.json apps/worker/
-COPY packages/ghl/package.json packages/ghl/
-COPY packages/ghl-sandbox/package.json packages/ghl-sandbox/
-COPY packages/queue/package.json packages/queue/
-COPY packages/test-support/package.json packages/test-support/
-RUN pnpm install --frozen-lockfile
+# `pnpm fetch` reads only the lockfile (https://pnpm.io/cli/fetch), so the dependency layer stays
+# cached until pnpm-lock.yaml changes, and no package's manifest has to be listed here.
+COPY pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
+RUN pnpm fetch
 COPY . .
+RUN pnpm install --offline --frozen-lockfile
 USER node
-CMD ["pnpm", "start:receiver"]
+# The process itself, not `pnpm start:…`: pnpm does not pass SIGTERM on to its child, it exits, and
+# as PID 1 its exit kills the rest of the container (e2e/test/container-drain.test.ts). No build
+# step: tsx compiles TypeScript on load; `--import tsx` keeps it in this one process (the `tsx`
+# command would run the app as a child and relay signals to it). docker-compose.yml adds
+# `init: true`; with plain `docker run`, pass `--init` so an init reaps and forwards signals.
+CMD ["node", "--import", "tsx", "apps/receiver/src/main.ts"]
