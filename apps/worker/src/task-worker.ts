@@ -1,11 +1,11 @@
 import { GhlError, type GhlClient } from '@closeloop/ghl';
 import {
-  DEAD_LETTER_JOB_NAME,
   DEAD_LETTER_QUEUE,
   DeadLetter,
   TASK_UPDATES_QUEUE,
   TaskUpdateJob,
   completedFor,
+  writeDeadLetter,
   type DeadLetterReason,
 } from '@closeloop/queue';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
@@ -250,24 +250,19 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
       }
       case 'dead-letter': {
         const lastError = failure.message ?? describeError(failure.error);
-        let firstAttemptAt = job.processedOn ?? Date.now();
-        if (job.attemptsMade > 0) {
-          const stored = await redis.get(firstAttemptKey(jobId));
-          if (stored !== null && Number.isFinite(Number(stored))) firstAttemptAt = Number(stored);
-        }
-        const letter = DeadLetter.parse({
-          job: job.data,
-          reason: decision.reason,
-          ...(decision.http && { http: decision.http }),
-          attempts: job.attemptsMade + 1,
-          firstAttemptAt: new Date(firstAttemptAt).toISOString(),
-          deadAt: new Date().toISOString(),
-          lastError,
-        });
-        // The dead letter's id is the job's id: if the worker dies after this add and the job runs
-        // again, the second add is a no-op (BullMQ ignores an existing id), so there is exactly one.
-        await deadLetters.add(DEAD_LETTER_JOB_NAME, letter, { jobId });
-        if (job.attemptsMade > 0) await redis.del(firstAttemptKey(jobId));
+        await writeDeadLetter(
+          { deadLetters, redis, prefix: config.queuePrefix },
+          {
+            jobId,
+            job: job.data,
+            reason: decision.reason,
+            http: decision.http,
+            attempts: job.attemptsMade + 1,
+            attemptStartedAt: job.processedOn ?? Date.now(),
+            retriedBefore: job.attemptsMade > 0,
+            lastError,
+          },
+        );
         throw new DeadLetteredError(decision.reason, decision.severity, decision.http?.status, lastError);
       }
     }

@@ -57,7 +57,7 @@ async function runAndCrashAfterDeadLetter(h: Harness): Promise<void> {
 }
 
 describe('dead letters: exactly one per failed job', () => {
-  it('When the worker dies between writing the dead letter and failing the job, then the re-run leaves exactly one dead letter', async () => {
+  it('When the worker dies between writing the dead letter and failing the job, then the re-run leaves exactly one dead letter, its own', async () => {
     const taskId = newTaskId();
     const h = await harness({ startWorker: false, tasks: [{ id: taskId }] });
     await h.sandbox.control.injectFault({ ...UNPROCESSABLE, taskId, count: 2 });
@@ -72,8 +72,10 @@ describe('dead letters: exactly one per failed job', () => {
     expect(await h.failed(job)).toMatch(/^GHL_UNPROCESSABLE: /);
 
     expect(await h.deadLetterCount()).toBe(1);
-    // The second add was a no-op: the dead letter is the first one, unchanged.
-    expect((await h.deadLetter(job.id ?? ''))?.data).toEqual(first?.data);
+    // The re-run's letter replaced the first one: one letter, the newest.
+    const second = (await h.deadLetter(job.id ?? ''))?.data;
+    expect(second).toMatchObject({ reason: 'GHL_UNPROCESSABLE', job: first?.data.job });
+    expect(Date.parse(second?.deadAt ?? '')).toBeGreaterThanOrEqual(Date.parse(first?.data.deadAt ?? ''));
     expect(await (await h.reload(job)).getState()).toBe('failed');
     expect(await h.sandbox.control.calls({ method: 'PUT' })).toHaveLength(2);
     expect(h.logs.some((l) => l.msg.startsWith('job stalled'))).toBe(true);

@@ -22,6 +22,54 @@ import { firstAttemptKeyFor, jobKeyFor } from './task-update-keys.js';
 /** How long bookkeeping for a job is kept at most: as long as the failed set keeps the job (30 days). */
 const BOOKKEEPING_TTL_SECONDS = 30 * 24 * 60 * 60;
 
+/**
+ * Replaces the data of an existing dead letter in place (BullMQ keeps a job's data as JSON in the
+ * `data` field of its hash, as `job.updateData` writes it); 0 when there is none, and the caller adds it.
+ */
+const REPLACE_DEAD_LETTER = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[1])
+return 1
+`;
+
+/**
+ * Removes a dead letter only if its data is still exactly what the replay read: a letter the worker
+ * wrote meanwhile (the replayed job failed again) stays. It removes what BullMQ's removeJob removes
+ * for a job in a queue that has no worker, no parent, no children and no deduplication id — the hash,
+ * its logs, its entry in whichever state holds it — and emits the same `removed` event. removeJob
+ * itself cannot be made conditional: it is one script, and Redis runs a script as a whole.
+ * KEYS: job hash, logs, events, then the state keys; ARGV: expected data, job id.
+ */
+const REMOVE_DEAD_LETTER_IF_UNCHANGED = `
+if redis.call('HGET', KEYS[1], 'data') ~= ARGV[1] then return 0 end
+local prev = 'unknown'
+for i = 4, #KEYS do
+  local key = KEYS[i]
+  local removed
+  if redis.call('TYPE', key).ok == 'list' then
+    removed = redis.call('LREM', key, 0, ARGV[2])
+  else
+    removed = redis.call('ZREM', key, ARGV[2])
+  end
+  if removed > 0 then prev = string.match(key, '[^:]+$') end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'event', 'removed', 'jobId', ARGV[2], 'prev', prev)
+return 1
+`;
+
+/** Where BullMQ may keep a job: its state lists and sets (removeJobFromAnyState.lua in bullmq 6.7.0). */
+const JOB_STATE_KEYS = [
+  'wait',
+  'paused',
+  'active',
+  'prioritized',
+  'delayed',
+  'completed',
+  'failed',
+  'waiting-children',
+];
+
 // ---------------------------------------------------------------------------------------------------
 // Writing (the worker)
 // ---------------------------------------------------------------------------------------------------
@@ -68,9 +116,10 @@ export async function rememberFirstAttempt(
 }
 
 /**
- * Writes the job's dead letter and forgets its bookkeeping. The dead letter's id is the job's id:
- * if the worker dies after this write and the job runs again, the second write finds the first and
- * there is still exactly one.
+ * Writes the job's dead letter and forgets its bookkeeping. The dead letter's id is the job's id, and
+ * a write replaces the letter already there: if the worker dies after this write and the job runs
+ * again, or a replayed job fails again before the replay has removed the old letter, there is still
+ * exactly one, the newest. (The replay removes only the letter it read, see `replayOne`.)
  */
 export async function writeDeadLetter(store: DeadLetterStore, input: DeadLetterInput): Promise<DeadLetter> {
   let firstAttemptAt = input.attemptStartedAt;
@@ -87,7 +136,13 @@ export async function writeDeadLetter(store: DeadLetterStore, input: DeadLetterI
     deadAt: new Date().toISOString(),
     lastError: input.lastError,
   });
-  await store.deadLetters.add(DEAD_LETTER_JOB_NAME, letter, { jobId: input.jobId });
+  const replaced = await store.redis.eval(
+    REPLACE_DEAD_LETTER,
+    1,
+    jobKeyFor(store.prefix, DEAD_LETTER_QUEUE, input.jobId),
+    JSON.stringify(letter),
+  );
+  if (replaced !== 1) await store.deadLetters.add(DEAD_LETTER_JOB_NAME, letter, { jobId: input.jobId });
   if (input.retriedBefore) await store.redis.del(firstAttemptKeyFor(store.prefix, input.jobId));
   return letter;
 }
@@ -342,27 +397,45 @@ async function previewPurge(queues: DeadLetterQueues, id: string): Promise<Purge
   return (await deadLetterExists(queues, id)) ? 'would-purge' : 'not-found';
 }
 
+/**
+ * One replay, in an order that survives an interruption at any point: the job is sent back first,
+ * and the dead letter is removed only once the job exists again — and only if it is still the letter
+ * read here (`REMOVE_DEAD_LETTER_IF_UNCHANGED`), so that a replayed job that failed again at once
+ * keeps the worker's new letter. Interrupted in between, both exist; a rerun finds the job queued
+ * (or done) and removes the letter ('already-queued').
+ */
 async function replayOne(queues: DeadLetterQueues, id: string): Promise<ReplayOutcome> {
-  const deadLetter = await queues.deadLetters.getJob(id);
-  if (!deadLetter) return 'not-found';
-  const letter: unknown = deadLetter.data;
+  const deadLetterKey = queues.deadLetters.toKey(id);
+  const raw = await queues.redis.hget(deadLetterKey, 'data');
+  if (raw === null) return 'not-found';
   const original = await queues.taskUpdates.getJob(id);
   const state = original ? await original.getState() : undefined;
 
-  await queues.deadLetters.remove(id);
-  try {
-    if (original && state === 'failed') {
-      await original.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-      return 'retried';
-    }
-    if (original && state !== 'unknown') return 'already-queued';
-    const data = (letter as { job?: unknown } | null)?.job;
+  let outcome: ReplayOutcome;
+  if (original && state === 'failed') {
+    // Both counters reset: the worker's policy counts attempts from attemptsMade, and an exhausted
+    // job retried without the reset would fail again at once (docs/bullmq.md, "Retrying a failed job").
+    await original.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    outcome = 'retried';
+  } else if (original && state !== 'unknown') {
+    outcome = 'already-queued';
+  } else {
+    // Re-added as it was, even when invalid (INVALID_JOB): the worker decides again, perhaps a newer one.
+    const data = (JSON.parse(raw) as { job?: unknown } | null)?.job;
     await queues.taskUpdates.add(TASK_UPDATE_JOB_NAME, data, { ...TASK_UPDATE_JOB_OPTIONS, jobId: id });
-    return 're-added';
-  } catch (error) {
-    await queues.deadLetters.add(deadLetter.name, letter, { jobId: id });
-    throw error;
+    outcome = 're-added';
   }
+  await queues.redis.eval(
+    REMOVE_DEAD_LETTER_IF_UNCHANGED,
+    3 + JOB_STATE_KEYS.length,
+    deadLetterKey,
+    `${deadLetterKey}:logs`,
+    queues.deadLetters.toKey('events'),
+    ...JOB_STATE_KEYS.map((state) => queues.deadLetters.toKey(state)),
+    raw,
+    id,
+  );
+  return outcome;
 }
 
 async function purgeOne(queues: DeadLetterQueues, id: string): Promise<PurgeOutcome> {
