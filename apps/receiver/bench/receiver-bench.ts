@@ -23,6 +23,7 @@ import {
 import type { Result } from 'autocannon';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { expectConfig } from '@closeloop/runtime';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startReceiver } from '../src/server.js';
@@ -70,14 +71,16 @@ const ownRedis: LocalRedis | undefined = process.env.REDIS_URL ? undefined : awa
 const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? '';
 const prefix = `bench-${randomUUID().slice(0, 8)}`;
 const secret = `whsec_${randomBytes(32).toString('base64')}`;
-const config = loadConfig({
-  REDIS_URL: redisUrl,
-  QUEUE_PREFIX: prefix,
-  PORT: '0',
-  HOST: '127.0.0.1',
-  WEBHOOK_SECRET: secret,
-  LOG_LEVEL: logLevel,
-});
+const config = expectConfig(
+  loadConfig({
+    REDIS_URL: redisUrl,
+    QUEUE_PREFIX: prefix,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    WEBHOOK_SECRET: secret,
+    LOG_LEVEL: logLevel,
+  }),
+);
 const receiver = await startReceiver(config, {
   logger: createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })),
 });

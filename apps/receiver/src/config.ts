@@ -1,16 +1,22 @@
-import { z } from 'zod';
 import {
-  DEFAULT_QUEUE_PREFIX,
-  DEFAULT_REDIS_URL,
-  QueuePrefix,
-  RedisUrl,
+  LogFormat,
+  LogLevel,
+  QueueEnv,
   blankAsUnset,
-} from '@closeloop/queue';
+  envList,
+  envPort,
+  envString,
+  mapConfig,
+  parseEnv,
+  type ConfigResult,
+  type Env,
+} from '@closeloop/runtime';
+import { z } from 'zod';
 
-export { redactRedisUrl } from '@closeloop/queue';
+export { redactRedisUrl } from '@closeloop/runtime';
 
 /**
- * The receiver's configuration (DESIGN §2.2), read from the environment once, in main.ts, and
+ * The receiver's configuration (docs/contracts.md), read from the environment once, in main.ts, and
  * passed down. Every problem is reported at once so an operator fixes them in one go.
  * Messages never repeat a value: several variables hold secrets, and REDIS_URL may hold a password.
  */
@@ -24,14 +30,14 @@ const DEFAULT_BODY_LIMIT = 256 * 1024;
 /** Bodies are events of a few hundred bytes; 16 MiB leaves room for anything sane. */
 const MAX_BODY_LIMIT = 16 * 1024 * 1024;
 
-export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
-export type LogLevel = z.infer<typeof LogLevel>;
-
 export interface ReceiverConfig {
   redisUrl: string;
   queuePrefix: string;
+  /** The internet-facing listener: webhooks and the internal API. */
   port: number;
   host: string;
+  /** The admin listener (Bull Board, /metrics), kept off the webhook port; loopback by default. */
+  adminListener: { port: number; host: string };
   /** Standard Webhooks secrets (`whsec_…`) for POST /webhooks/events; several during a rotation; empty = source off. */
   webhookSecrets: string[];
   /** Bearer key for POST /v1/task-updates; undefined = endpoint off. */
@@ -40,22 +46,8 @@ export interface ReceiverConfig {
   admin: { user: string; password: string } | undefined;
   bodyLimitBytes: number;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
-
-const treatEmptyAsUnset = <T extends z.ZodType>(schema: T) => z.preprocess(blankAsUnset, schema);
-
-const Port = z
-  .string()
-  .regex(/^\d{1,5}$/, 'must be a whole number from 0 to 65535')
-  .transform(Number)
-  .refine((port) => port <= 65_535, 'must be a whole number from 0 to 65535');
 
 function isWebhookSecret(secret: string): boolean {
   const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
@@ -66,13 +58,10 @@ function isWebhookSecret(secret: string): boolean {
   return canonical && bytes.length >= MIN_SECRET_BYTES && bytes.length <= MAX_SECRET_BYTES;
 }
 
-const WebhookSecrets = z
-  .string()
-  .transform((value) => value.trim().split(/\s+/))
-  .refine(
-    (secrets) => secrets.every(isWebhookSecret),
-    `each space-separated secret must be whsec_ followed by the base64 of ${MIN_SECRET_BYTES}–${MAX_SECRET_BYTES} random bytes`,
-  );
+const WebhookSecrets = envList().refine(
+  (secrets) => secrets.every(isWebhookSecret),
+  `each space-separated secret must be whsec_ followed by the base64 of ${MIN_SECRET_BYTES}–${MAX_SECRET_BYTES} random bytes`,
+);
 
 /** Sent as `Authorization: Bearer <key>`, so it must be a valid header token. */
 const InternalApiKey = z
@@ -109,57 +98,47 @@ const BodyLimit = z
   .refine((bytes) => bytes >= 1024 && bytes <= MAX_BODY_LIMIT, 'must be between 1kb and 16mb');
 
 const EnvSchema = z.object({
-  REDIS_URL: treatEmptyAsUnset(RedisUrl.default(DEFAULT_REDIS_URL)),
-  QUEUE_PREFIX: treatEmptyAsUnset(QueuePrefix.default(DEFAULT_QUEUE_PREFIX)),
-  PORT: treatEmptyAsUnset(Port.default(3000)),
-  HOST: treatEmptyAsUnset(z.string().default('0.0.0.0')),
-  WEBHOOK_SECRET: treatEmptyAsUnset(WebhookSecrets.optional()),
-  INTERNAL_API_KEY: treatEmptyAsUnset(InternalApiKey.optional()),
-  ADMIN_USER: treatEmptyAsUnset(AdminUser.optional()),
-  ADMIN_PASSWORD: treatEmptyAsUnset(AdminPassword.optional()),
-  BODY_LIMIT: treatEmptyAsUnset(BodyLimit.default(DEFAULT_BODY_LIMIT)),
-  LOG_LEVEL: treatEmptyAsUnset(
-    z
-      .string()
-      .transform((value) => value.toLowerCase())
-      .pipe(LogLevel)
-      .default('info'),
-  ),
+  ...QueueEnv,
+  PORT: envPort({ default: 3000 }),
+  HOST: envString({ default: '0.0.0.0' }),
+  ADMIN_PORT: envPort({ default: 3001 }),
+  // Loopback by default: Bull Board can retry and remove jobs, and /metrics names queues; an operator
+  // who wants them reachable says so (ADMIN_HOST=0.0.0.0 behind a firewall or a private network).
+  ADMIN_HOST: envString({ default: '127.0.0.1' }),
+  WEBHOOK_SECRET: WebhookSecrets,
+  INTERNAL_API_KEY: z.preprocess(blankAsUnset, InternalApiKey.optional()),
+  ADMIN_USER: z.preprocess(blankAsUnset, AdminUser.optional()),
+  ADMIN_PASSWORD: z.preprocess(blankAsUnset, AdminPassword.optional()),
+  BODY_LIMIT: z.preprocess(blankAsUnset, BodyLimit.default(DEFAULT_BODY_LIMIT)),
+  LOG_LEVEL: LogLevel,
+  LOG_FORMAT: LogFormat,
 });
 
 /**
- * Reads the receiver's configuration from `env`; throws a ConfigError listing every problem.
+ * Reads the receiver's configuration from `env`, listing every problem.
  *
  * At least one of WEBHOOK_SECRET and INTERNAL_API_KEY must be set: a receiver that can accept
  * nothing is a deployment mistake, better caught at start than by a silent sender. The endpoint
  * of the one left unset answers 503 SOURCE_NOT_CONFIGURED (senders keep retrying, so nothing is
  * lost once the operator adds the secret).
  */
-export function loadConfig(env: Record<string, string | undefined>): ReceiverConfig {
-  const problems: string[] = [];
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
-  }
-
-  const isSet = (name: string): boolean => (env[name]?.trim() ?? '') !== '';
-  if (!isSet('WEBHOOK_SECRET') && !isSet('INTERNAL_API_KEY')) {
-    problems.push(
-      'WEBHOOK_SECRET or INTERNAL_API_KEY: set at least one, otherwise the receiver accepts nothing',
-    );
-  }
-  if (isSet('ADMIN_USER') !== isSet('ADMIN_PASSWORD')) {
-    problems.push('ADMIN_USER and ADMIN_PASSWORD: set both (Bull Board on) or neither (Bull Board off)');
-  }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-
-  const values = parsed.data;
-  return {
+export function loadConfig(env: Env): ConfigResult<ReceiverConfig> {
+  const isSet = (name: string): boolean => blankAsUnset(env[name]) !== undefined;
+  const result = parseEnv(EnvSchema, env, () => [
+    ...(!isSet('WEBHOOK_SECRET') && !isSet('INTERNAL_API_KEY')
+      ? ['WEBHOOK_SECRET or INTERNAL_API_KEY: set at least one, otherwise the receiver accepts nothing']
+      : []),
+    ...(isSet('ADMIN_USER') !== isSet('ADMIN_PASSWORD')
+      ? ['ADMIN_USER and ADMIN_PASSWORD: set both (Bull Board on) or neither (Bull Board off)']
+      : []),
+  ]);
+  return mapConfig(result, (values) => ({
     redisUrl: values.REDIS_URL,
     queuePrefix: values.QUEUE_PREFIX,
     port: values.PORT,
     host: values.HOST,
-    webhookSecrets: values.WEBHOOK_SECRET ?? [],
+    adminListener: { port: values.ADMIN_PORT, host: values.ADMIN_HOST },
+    webhookSecrets: values.WEBHOOK_SECRET,
     internalApiKey: values.INTERNAL_API_KEY,
     admin:
       values.ADMIN_USER !== undefined && values.ADMIN_PASSWORD !== undefined
@@ -167,5 +146,6 @@ export function loadConfig(env: Record<string, string | undefined>): ReceiverCon
         : undefined,
     bodyLimitBytes: values.BODY_LIMIT,
     logLevel: values.LOG_LEVEL,
-  };
+    logFormat: values.LOG_FORMAT,
+  }));
 }

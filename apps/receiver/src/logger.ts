@@ -1,29 +1,12 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
-import type { LogLevel } from './config.js';
+import { createLogger as createRuntimeLogger, type LogFormat, type LogLevel } from '@closeloop/runtime';
+import type { DestinationStream, Logger } from 'pino';
+
+export type { Logger } from '@closeloop/runtime';
 
 /**
- * The receiver's pino logger. Routes never log headers wholesale; the redaction list is the safety
- * net for the ones that carry credentials, should a header object ever reach a log line.
+ * The receiver's logger: the one every process uses, with its one redaction list
+ * (packages/runtime/README.md), named for the receiver. Routes never log headers wholesale.
  */
-export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
-  const options = {
-    level,
-    base: { service: 'receiver' },
-    redact: {
-      paths: [
-        'headers.authorization',
-        'headers["webhook-signature"]',
-        'headers.cookie',
-        '*.headers.authorization',
-        '*.headers["webhook-signature"]',
-        '*.headers.cookie',
-        'password',
-        '*.password',
-        'apiKey',
-        '*.apiKey',
-      ],
-      censor: '[redacted]',
-    },
-  };
-  return destination ? pino(options, destination) : pino(options);
+export function createLogger(level: LogLevel, destination?: DestinationStream, format?: LogFormat): Logger {
+  return createRuntimeLogger({ service: 'receiver', level, format, ...(destination && { destination }) });
 }

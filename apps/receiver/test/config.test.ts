@@ -1,72 +1,99 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError, loadConfig, redactRedisUrl } from '../src/config.js';
+import { expectConfig } from '@closeloop/runtime';
+import { loadConfig, redactRedisUrl } from '../src/config.js';
 
 const secret = (bytes = 32): string => `whsec_${randomBytes(bytes).toString('base64')}`;
 const KEY = 'an-internal-key-of-some-length';
 
 function problemsOf(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
+  const result = loadConfig(env);
+  if (result.ok) throw new Error('expected configuration problems');
+  return result.problems;
 }
+
+const configOf = (env: Record<string, string | undefined>) => expectConfig(loadConfig(env));
 
 describe('loadConfig', () => {
   it('When only INTERNAL_API_KEY is set, then every other variable takes its documented default', () => {
     expect(loadConfig({ INTERNAL_API_KEY: KEY })).toEqual({
-      redisUrl: 'redis://127.0.0.1:6379',
-      queuePrefix: 'closeloop',
-      port: 3000,
-      host: '0.0.0.0',
-      webhookSecrets: [],
-      internalApiKey: KEY,
-      admin: undefined,
-      bodyLimitBytes: 256 * 1024,
-      logLevel: 'info',
+      ok: true,
+      config: {
+        redisUrl: 'redis://127.0.0.1:6379',
+        queuePrefix: 'closeloop',
+        port: 3000,
+        host: '0.0.0.0',
+        adminListener: { port: 3001, host: '127.0.0.1' },
+        webhookSecrets: [],
+        internalApiKey: KEY,
+        admin: undefined,
+        bodyLimitBytes: 256 * 1024,
+        logLevel: 'info',
+        logFormat: 'json',
+      },
     });
   });
 
   it('When everything is set, then each value is read', () => {
     const [first, second] = [secret(), secret(24)];
     expect(
-      loadConfig({
+      configOf({
         REDIS_URL: 'rediss://:pw@redis.internal:6380/2',
         QUEUE_PREFIX: '{closeloop}',
         PORT: '8080',
         HOST: '::',
+        ADMIN_PORT: '9090',
+        ADMIN_HOST: '10.0.0.5',
         WEBHOOK_SECRET: `  ${first}   ${second} `,
         INTERNAL_API_KEY: KEY,
         ADMIN_USER: 'ops',
         ADMIN_PASSWORD: 'long-enough-password',
         BODY_LIMIT: '1mb',
         LOG_LEVEL: 'DEBUG',
+        LOG_FORMAT: 'pretty',
       }),
     ).toEqual({
       redisUrl: 'rediss://:pw@redis.internal:6380/2',
       queuePrefix: '{closeloop}',
       port: 8080,
       host: '::',
+      adminListener: { port: 9090, host: '10.0.0.5' },
       webhookSecrets: [first, second],
       internalApiKey: KEY,
       admin: { user: 'ops', password: 'long-enough-password' },
       bodyLimitBytes: 1024 * 1024,
       logLevel: 'debug',
+      logFormat: 'pretty',
     });
   });
 
   it('When a variable is set to the empty string (docker compose ${X:-}), then it counts as unset', () => {
-    const config = loadConfig({
+    const config = configOf({
       INTERNAL_API_KEY: KEY,
       WEBHOOK_SECRET: '',
       ADMIN_USER: '',
       ADMIN_PASSWORD: ' ',
       PORT: '',
+      ADMIN_PORT: ' ',
+      LOG_FORMAT: '',
     });
-    expect(config).toMatchObject({ webhookSecrets: [], admin: undefined, port: 3000 });
+    expect(config).toMatchObject({
+      webhookSecrets: [],
+      admin: undefined,
+      port: 3000,
+      adminListener: { port: 3001 },
+      logFormat: 'json',
+    });
+  });
+
+  it('When ADMIN_PORT is 0, then the OS picks the admin port (tests); above 65535 is a problem', () => {
+    expect(configOf({ INTERNAL_API_KEY: KEY, ADMIN_PORT: '0' }).adminListener).toEqual({
+      port: 0,
+      host: '127.0.0.1',
+    });
+    expect(problemsOf({ INTERNAL_API_KEY: KEY, ADMIN_PORT: '70000' })).toEqual([
+      'ADMIN_PORT: must be a whole number from 0 to 65535',
+    ]);
   });
 
   it('When neither WEBHOOK_SECRET nor INTERNAL_API_KEY is set, then it refuses to start', () => {
@@ -104,6 +131,8 @@ describe('loadConfig', () => {
       ADMIN_PASSWORD: 'tiny',
       BODY_LIMIT: '1gb',
       LOG_LEVEL: 'loud',
+      LOG_FORMAT: 'xml',
+      ADMIN_PORT: 'admin',
     });
     const names = problems.map((problem) => problem.split(':')[0]);
     expect(names).toEqual(
@@ -117,6 +146,8 @@ describe('loadConfig', () => {
         'ADMIN_PASSWORD',
         'BODY_LIMIT',
         'LOG_LEVEL',
+        'LOG_FORMAT',
+        'ADMIN_PORT',
       ]),
     );
     const text = problems.join('\n');
@@ -130,7 +161,7 @@ describe('loadConfig', () => {
     ['64 KiB', 65_536],
     ['2MB', 2 * 1024 * 1024],
   ])('When BODY_LIMIT is %s, then the limit is %d bytes', (value, bytes) => {
-    expect(loadConfig({ INTERNAL_API_KEY: KEY, BODY_LIMIT: value }).bodyLimitBytes).toBe(bytes);
+    expect(configOf({ INTERNAL_API_KEY: KEY, BODY_LIMIT: value }).bodyLimitBytes).toBe(bytes);
   });
 
   it('When the Redis URL holds a password, then the logged form hides it', () => {

@@ -12,6 +12,7 @@ import { testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
+import { expectConfig } from '@closeloop/runtime';
 import { loadConfig, type ReceiverConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startReceiver, type RunningReceiver } from '../src/server.js';
@@ -57,18 +58,20 @@ export async function startTestReceiver(
 ): Promise<TestReceiver> {
   const redisUrl = options.redisUrl ?? testRedisUrl();
   const prefix = uniquePrefix('receiver');
-  const config = loadConfig({
-    REDIS_URL: redisUrl,
-    QUEUE_PREFIX: prefix,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    ADMIN_PORT: '0',
-    ADMIN_HOST: '127.0.0.1',
-    WEBHOOK_SECRET: createWebhookSecret(),
-    INTERNAL_API_KEY: API_KEY,
-    LOG_LEVEL: 'debug',
-    ...env,
-  });
+  const config = expectConfig(
+    loadConfig({
+      REDIS_URL: redisUrl,
+      QUEUE_PREFIX: prefix,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      ADMIN_PORT: '0',
+      ADMIN_HOST: '127.0.0.1',
+      WEBHOOK_SECRET: createWebhookSecret(),
+      INTERNAL_API_KEY: API_KEY,
+      LOG_LEVEL: 'debug',
+      ...env,
+    }),
+  );
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(line) });
   const receiver = await startReceiver(config, { logger, shutdownGraceMs: 2_000 });

@@ -39,6 +39,15 @@ export function formatConfigProblems(name: string, problems: string[]): string {
 }
 
 /**
+ * For tests and benches, where an invalid configuration is a bug in the caller: the configuration,
+ * or an Error listing the problems.
+ */
+export function expectConfig<T>(result: ConfigResult<T>): T {
+  if (result.ok) return result.config;
+  throw new Error(formatConfigProblems('test configuration', result.problems));
+}
+
+/**
  * For main.ts: the configuration, or the problems on stderr and exit 1 (before a logger exists,
  * since the log level is part of the configuration).
  */

@@ -5,6 +5,7 @@ import {
   DEFAULT_REDIS_URL,
   QueueEnv,
   envInteger,
+  expectConfig,
   formatConfigProblems,
   mapConfig,
   parseEnv,
@@ -76,6 +77,13 @@ describe('the config contract', () => {
   it('When problems are printed, then a heading names the process and each problem is one "  - " line', () => {
     expect(formatConfigProblems('worker', ['A: bad', 'B: worse'])).toBe(
       'worker: invalid configuration\n  - A: bad\n  - B: worse',
+    );
+  });
+
+  it('When a test expects a valid configuration, then it gets it, or an error listing every problem', () => {
+    expect(expectConfig(parseEnv(Env, { LOW: '2' }))).toMatchObject({ LOW: 2 });
+    expect(() => expectConfig(parseEnv(Env, { LOW: 'x', HIGH: 'y' }))).toThrow(
+      'test configuration: invalid configuration\n  - LOW: must be a whole number from 0 to 10\n  - HIGH: must be a whole number from 0 to 10',
     );
   });
 
