@@ -150,6 +150,25 @@ describe('dead letters: replay', () => {
     expect(await h.deadLetterCount()).toBe(0);
   });
 
+  it('When a job that really stalled past the limit is dead-lettered STALLED_REPEATEDLY and replayed, then it reaches GHL and completes', async () => {
+    const taskId = newTaskId();
+    const h = await harness({ startWorker: false, tasks: [{ id: taskId }] });
+    const job = await h.enqueue(eventFor(taskId));
+    await stallRepeatedly(h, job.id ?? '', 4);
+    h.startWorker();
+    expect(await h.failed(job)).toMatch(/^STALLED_REPEATEDLY: /);
+    expect(await h.sandbox.control.calls()).toHaveLength(0);
+
+    expect(await replayDeadLetters(h.deadLetterQueues, { ids: [job.id ?? ''] })).toEqual([
+      { id: job.id, outcome: 'retried' },
+    ]);
+
+    expect(await h.finished(job)).toEqual({ taskId, completed: true, status: 200 });
+    expect((await h.sandbox.control.calls({ method: 'PUT' })).map((c) => c.status)).toEqual([200]);
+    expect((await h.sandbox.control.getTask(taskId))?.completed).toBe(true);
+    expect(await h.deadLetterCount()).toBe(0);
+  });
+
   it('When a replayed job fails again, then it gets a new dead letter', async () => {
     const taskId = newTaskId();
     const h = await harness({ tasks: [{ id: taskId }] });
@@ -167,4 +186,34 @@ async function waitForDeadLetter(h: Harness, id: string, reason: string): Promis
   await waitFor(async () => (await h.deadLetter(id))?.data.reason === reason, {
     description: `a new dead letter ${reason} for ${id}`,
   });
+}
+
+/**
+ * What a worker that crashes mid-job `times` times leaves behind: each time the job is taken (by
+ * hand, so its lock is never renewed), abandoned, and found by BullMQ's stalled checker once the
+ * lock has expired, which moves it back to wait and counts the stall (`stc`).
+ */
+async function stallRepeatedly(h: Harness, jobId: string, times: number): Promise<void> {
+  const crashing = new Worker(TASK_UPDATES_QUEUE, null, {
+    connection: h.connection(),
+    prefix: h.prefix,
+    lockDuration: 300,
+    stalledInterval: 200,
+    maxStalledCount: times + 5,
+  });
+  try {
+    await crashing.startStalledCheckTimer();
+    for (let stall = 1; stall <= times; stall += 1) {
+      const taken = await crashing.getNextJob(`crash-${stall}`);
+      expect(taken?.id).toBe(jobId);
+      await waitFor(async () => (await h.queue.getJob(jobId))?.stalledCounter === stall, {
+        description: `stall ${stall} of job ${jobId} to be counted`,
+      });
+      await waitFor(async () => (await (await h.reload(taken as never)).getState()) === 'waiting', {
+        description: `job ${jobId} back in wait after stall ${stall}`,
+      });
+    }
+  } finally {
+    await crashing.close();
+  }
 }

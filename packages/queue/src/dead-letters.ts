@@ -415,6 +415,11 @@ async function replayOne(queues: DeadLetterQueues, id: string): Promise<ReplayOu
   if (original && state === 'failed') {
     // Both counters reset: the worker's policy counts attempts from attemptsMade, and an exhausted
     // job retried without the reset would fail again at once (docs/bullmq.md, "Retrying a failed job").
+    // retry() leaves BullMQ's stall counter (`stc`) alone, and the worker dead-letters a job whose
+    // counter is past MAX_STALLS before calling GHL: a STALLED_REPEATEDLY letter would come straight
+    // back. Reset first, while the job is failed and no worker can touch it; interrupted here, the
+    // job is still failed and its letter still there for a rerun.
+    await queues.redis.hdel(queues.taskUpdates.toKey(id), 'stc');
     await original.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     outcome = 'retried';
   } else if (original && state !== 'unknown') {
