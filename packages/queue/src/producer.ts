@@ -4,7 +4,7 @@ import { createRedisConnection } from './connection.js';
 import { DEDUPE_TTL_SECONDS, TASK_UPDATE_JOB_OPTIONS } from './job-options.js';
 import { DEFAULT_QUEUE_PREFIX, TASK_UPDATE_JOB_NAME, TASK_UPDATES_QUEUE } from './names.js';
 import { type TaskEvent } from './task-event.js';
-import { dedupeKeyFor } from './task-update-keys.js';
+import { dedupeKeyFor, jobKeyFor } from './task-update-keys.js';
 import { TaskUpdateJob, jobIdFor } from './task-update-job.js';
 
 export interface TaskUpdateProducerOptions {
@@ -83,12 +83,14 @@ export interface EnqueueTaskUpdateInput {
 
 export interface EnqueueResult {
   jobId: string;
-  /** True when this source + idempotency key was seen within the last 72 h: nothing was changed. */
+  /** True when this source + idempotency key was seen within 72 h, or its job still exists: nothing was changed. */
   duplicate: boolean;
 }
 
 /**
- * Stores a task update durably, at most once per (source, idempotency key) within 72 h.
+ * Stores a task update durably, at most once per (source, idempotency key): a key is a duplicate
+ * within 72 h of its first delivery, and for as long as its job is kept (completed: a day, failed:
+ * 30 days). Every answer `duplicate: false` means the event sent is now a job in Redis.
  *
  * Order matters so that nothing accepted is ever lost: the dedupe record is written only after
  * the job is in Redis. If Redis fails in between, the caller answers 503, the sender retries, the
@@ -110,7 +112,14 @@ export async function enqueueTaskUpdate(
   const jobId = jobIdFor(data.source, data.idempotencyKey);
   const dedupeKey = dedupeKeyFor(producer.prefix, jobId);
 
-  if ((await producer.redis.exists(dedupeKey)) === 1) return { jobId, duplicate: true };
+  // The job itself counts too: a failed job outlives its dedupe record (30 days vs 72 h), and `add`
+  // under an existing id is a no-op (docs/bullmq.md, "Idempotency"), so without this check a reused
+  // key would answer "new" while its event was dropped. One round trip either way.
+  const existing = await producer.redis.exists(
+    dedupeKey,
+    jobKeyFor(producer.prefix, TASK_UPDATES_QUEUE, jobId),
+  );
+  if (existing > 0) return { jobId, duplicate: true };
   await producer.queue.add(TASK_UPDATE_JOB_NAME, data, { ...TASK_UPDATE_JOB_OPTIONS, jobId });
   const firstRecord = await producer.redis.set(dedupeKey, data.receivedAt, 'EX', DEDUPE_TTL_SECONDS, 'NX');
   // A concurrent delivery of the same key may have won the race between our check and our set:

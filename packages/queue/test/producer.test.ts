@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { findFreePort, startRedisServer, testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { ZodError } from 'zod';
 import {
   DEDUPE_TTL_SECONDS,
   EXAMPLE_TASK_EVENT,
+  createRedisConnection,
   createTaskUpdateProducer,
   dedupeKeyFor,
   enqueueTaskUpdate,
@@ -62,6 +64,34 @@ describe('enqueueTaskUpdate', () => {
     const again = await enqueueTaskUpdate(producer, { source: 'events', idempotencyKey: 'msg_3', event });
     expect(again.duplicate).toBe(true);
     expect(await producer.queue.getJob(first.jobId)).toBeUndefined();
+  });
+
+  it('When the dedupe record has expired but the failed job is still kept, then reusing its key is a duplicate, and every answer "duplicate: false" stands for a job that holds the event', async () => {
+    const producer = await open();
+    const reopened: TaskEvent = { ...event, type: 'ticket.reopened' };
+    const send = async (e: TaskEvent) => {
+      const result = await enqueueTaskUpdate(producer, {
+        source: 'events',
+        idempotencyKey: 'msg_kept',
+        event: e,
+      });
+      // The invariant behind 202 "duplicate: false": the event sent is now a job in Redis.
+      if (!result.duplicate) expect((await producer.queue.getJob(result.jobId))?.data.event).toEqual(e);
+      return result;
+    };
+    const first = await send(event);
+    expect(first.duplicate).toBe(false);
+    await failByHand(producer);
+    // What the 72 h expiry does while the failed job is kept for 30 days.
+    await producer.redis.del(dedupeKeyFor(producer.prefix, first.jobId));
+
+    expect(await send(reopened)).toEqual({ jobId: first.jobId, duplicate: true });
+    expect((await producer.queue.getJob(first.jobId))?.data.event).toEqual(event);
+
+    // Once the job is gone as well, the key is free and the new event is stored.
+    await producer.queue.remove(first.jobId);
+    await producer.redis.del(dedupeKeyFor(producer.prefix, first.jobId));
+    expect(await send(reopened)).toEqual({ jobId: first.jobId, duplicate: false });
   });
 
   it('When many deliveries of one key race, then exactly one reports a new job', async () => {
@@ -148,3 +178,17 @@ describe('enqueueTaskUpdate', () => {
     await waitFor(() => producer.redis.status === 'end', { description: 'the connection to end' });
   });
 });
+
+/** Takes the next waiting job and fails it for good, as the worker does with a dead letter. */
+async function failByHand(producer: TaskUpdateProducer): Promise<void> {
+  const connection = createRedisConnection(testRedisUrl(), 'worker');
+  const worker = new Worker(producer.queue.name, null, { connection, prefix: producer.prefix });
+  try {
+    const job = await worker.getNextJob('hand');
+    if (!job) throw new Error('no job to fail');
+    await job.moveToFailed(new UnrecoverableError('GHL_NOT_FOUND: gone'), 'hand');
+  } finally {
+    await worker.close();
+    await connection.quit();
+  }
+}
