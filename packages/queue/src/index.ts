@@ -7,5 +7,4 @@ export * from './job-options.js';
 export * from './connection.js';
 export * from './producer.js';
 export * from './dead-letters.js';
-export * from './redis-env.js';
 export * from './queue-stats.js';
