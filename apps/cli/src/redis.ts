@@ -76,7 +76,9 @@ export function isConnectionFailure(error: unknown): boolean {
 
 export function redisUnreachable(settings: QueueSettings, cause?: unknown): CliError {
   const detail =
-    cause instanceof Error && cause.message ? ` (${withoutPassword(cause.message, settings)})` : '';
+    cause instanceof Error && cause.message
+      ? ` (${withoutPassword(cause.message, settings)})`
+      : ` (no answer within ${CONNECT_DEADLINE_MS / 1_000} s)`;
   return new CliError(
     `Redis at ${settings.redactedRedisUrl} is unreachable${detail}; check REDIS_URL and that Redis is running`,
     EXIT.redisUnreachable,

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import {
   DEAD_LETTER_JOB_NAME,
   type DeadLetter,
@@ -24,6 +24,9 @@ interface BulkJson<R> {
   counts: Record<string, number>;
   reports: R[];
 }
+
+// Each command is a process start (tsx + imports, about a second of CPU); on a busy machine they queue.
+jest.setTimeout(90_000);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

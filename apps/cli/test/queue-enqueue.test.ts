@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import {
   DEFAULT_LOCATION_KEY,
   TASK_UPDATE_JOB_NAME,
@@ -11,6 +11,9 @@ import {
   type TaskUpdateJob,
 } from '@closeloop/queue';
 import { cliEnv, openTestQueues, parseJson, runCli, seedDeadLetter, taskJob } from './cli-process.js';
+
+// Each command is a process start (tsx + imports, about a second of CPU); on a busy machine they queue.
+jest.setTimeout(90_000);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
