@@ -55,6 +55,7 @@ describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbo
   let receiver: Proc;
   let worker: Proc;
   let receiverUrl: string;
+  let adminUrl: string;
   let redis: Redis;
   let tasks: Queue;
   let dead: Queue;
@@ -101,11 +102,14 @@ describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbo
       contacts: [{ id: CONTACT, locationId: LOCATION, email: 'jordan@example.com' }],
     });
     const port = await findFreePort();
+    const adminPort = await findFreePort();
     receiverUrl = `http://127.0.0.1:${port}`;
+    adminUrl = `http://127.0.0.1:${adminPort}`;
     receiver = startProcess('apps/receiver/src/main.ts', {
       ...env,
       PORT: String(port),
       HOST: '127.0.0.1',
+      ADMIN_PORT: String(adminPort),
       WEBHOOK_SECRET,
       INTERNAL_API_KEY: API_KEY,
       ADMIN_USER: 'admin',
@@ -118,6 +122,8 @@ describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbo
       GHL_LOCATION_ID: LOCATION,
       RETRY_BASE_MS: '50',
       RETRY_CAP_MS: '200',
+      METRICS_PORT: '0',
+      METRICS_HOST: '127.0.0.1',
     });
     await waitFor(async () => (await fetch(`${receiverUrl}/readyz`)).ok, {
       timeoutMs: 20_000,
@@ -222,9 +228,13 @@ describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbo
     });
 
     const auth = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;
-    expect((await fetch(`${receiverUrl}/admin/queues/api/queues`)).status).toBe(401);
+    // Bull Board is on the admin listener (ADMIN_PORT), not on the webhook port.
+    expect(
+      (await fetch(`${receiverUrl}/admin/queues/api/queues`, { headers: { authorization: auth } })).status,
+    ).toBe(404);
+    expect((await fetch(`${adminUrl}/admin/queues/api/queues`)).status).toBe(401);
     const board = (await (
-      await fetch(`${receiverUrl}/admin/queues/api/queues`, { headers: { authorization: auth } })
+      await fetch(`${adminUrl}/admin/queues/api/queues`, { headers: { authorization: auth } })
     ).json()) as {
       queues: { name: string; counts: Record<string, number> }[];
     };

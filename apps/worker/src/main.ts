@@ -1,10 +1,12 @@
 import { createGhlClient, StaticTokenCredentials } from '@closeloop/ghl';
-import { createRedisConnection } from '@closeloop/queue';
-import { requireConfig, run } from '@closeloop/runtime';
+import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, createRedisConnection } from '@closeloop/queue';
+import { createMetricsRegistry, requireConfig, run, startOpsServer } from '@closeloop/runtime';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { describeConfig, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { createTaskWorker } from './task-worker.js';
+import { createTaskWorker, type TaskWorker } from './task-worker.js';
+import { createWorkerMetrics } from './worker-metrics.js';
 
 /**
  * Beyond SHUTDOWN_TIMEOUT_MS (the drain of jobs in flight), the time closing the GHL client and
@@ -25,7 +27,32 @@ run({
   name: 'worker',
   logger,
   shutdownTimeoutMs: config.shutdownTimeoutMs + CLOSE_MARGIN_MS,
-  start: () => {
+  start: async () => {
+    // Probes and scrapes on a fail-fast connection of their own: during an outage they answer at
+    // once instead of queueing commands behind the worker's connection, which waits for Redis.
+    const opsRedis = createRedisConnection(config.redisUrl, 'producer');
+    opsRedis.on('error', () => undefined); // the worker's connection logs the outage
+    const opsQueues = {
+      taskUpdates: new Queue(TASK_UPDATES_QUEUE, { connection: opsRedis, prefix: config.queuePrefix }),
+      deadLetters: new Queue(DEAD_LETTER_QUEUE, { connection: opsRedis, prefix: config.queuePrefix }),
+    };
+    for (const queue of Object.values(opsQueues)) queue.on('error', () => undefined);
+    const metrics = createWorkerMetrics({
+      registry: createMetricsRegistry({ service: 'worker' }),
+      queues: opsQueues,
+      prefix: config.queuePrefix,
+    });
+    // Filled right after the ops server listens; until then the worker is not ready.
+    const running: { taskWorker?: TaskWorker } = {};
+    // Before the worker takes a job: a METRICS_PORT already in use fails the start, not a running worker.
+    const ops = await startOpsServer({
+      ...config.metrics,
+      logger,
+      isReady: async () =>
+        running.taskWorker?.worker.isRunning() === true && (await opsRedis.ping()) === 'PONG',
+      metrics: () => metrics.render(),
+    });
+
     const connection = createRedisConnection(config.redisUrl, 'worker');
     // Without a listener ioredis reports every failed reconnect as an unhandled 'error' event.
     connection.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
@@ -36,7 +63,8 @@ run({
       timeoutMs: config.ghl.timeoutMs,
     });
     const taskWorker = createTaskWorker({ config, ghl, logger, connection });
-    logger.info(describeConfig(config), 'worker started');
+    running.taskWorker = taskWorker;
+    logger.info({ ...describeConfig(config), metricsUrl: `${ops.url}/metrics` }, 'worker started');
 
     const close = async (): Promise<void> => {
       let clean: boolean | undefined;
@@ -46,12 +74,16 @@ run({
         try {
           await ghl.close();
         } finally {
+          // After the task worker: /readyz and /metrics answer during the drain.
+          await ops.close();
+          await Promise.allSettled(Object.values(opsQueues).map((queue) => queue.close()));
+          opsRedis.disconnect();
           await quitRedis(connection);
         }
       }
       logger.info({ clean }, 'worker stopped');
     };
-    return Promise.resolve({ close });
+    return { close };
   },
 });
 

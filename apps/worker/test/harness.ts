@@ -77,6 +77,9 @@ export function workerEnv(
     RATE_LIMIT_PER_INTERVAL: '1000',
     RATE_LIMIT_INTERVAL_MS: '1000',
     LOG_LEVEL: 'debug',
+    // A free port each: the default 9464 would clash between test files and with pnpm dev.
+    METRICS_PORT: '0',
+    METRICS_HOST: '127.0.0.1',
     ...overrides,
   };
 }

@@ -1,4 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startSandbox, type RunningSandbox } from '@closeloop/ghl-sandbox';
 import {
   DEAD_LETTER_QUEUE,
   DeadLetterReason,
@@ -8,9 +11,18 @@ import {
   type TaskUpdateProducer,
 } from '@closeloop/queue';
 import { createMetricsRegistry, parsePrometheusText, type PrometheusSample } from '@closeloop/runtime';
-import { startRedisServer, testRedisUrl, uniquePrefix, type LocalRedis } from '@closeloop/test-support';
+import {
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+  waitFor,
+  type LocalRedis,
+} from '@closeloop/test-support';
 import { Queue } from 'bullmq';
 import { classifyGhlStatus, createWorkerMetrics, type WorkerMetrics } from '../src/worker-metrics.js';
+import { LOC_A, TOKEN_A, workerEnv } from './harness.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 function find(samples: PrometheusSample[], name: string, labels: Record<string, string> = {}) {
   return samples.find(
@@ -204,5 +216,115 @@ describe('createWorkerMetrics while Redis is away', () => {
     expect(find(samples, 'bullmq_job_count')).toBeUndefined();
     // Unknown, not 0: a zero age during an outage would hide a stuck queue.
     expect(find(samples, 'closeloop_worker_queue_oldest_waiting_age_seconds')).toBeUndefined();
+  });
+});
+
+interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly baseUrl: string;
+  readonly exited: Promise<number | null>;
+  output(): string;
+}
+
+/** `node --import tsx apps/worker/src/main.ts`, as `pnpm start:worker` runs it; resolves once it logged its metrics URL. */
+async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const started = await waitFor(
+    () =>
+      output
+        .split('\n')
+        .filter((line) => line.includes('"msg":"worker started"'))
+        .map((line) => JSON.parse(line) as { metricsUrl?: string })[0],
+    { timeoutMs: 15_000, description: 'the worker to start' },
+  );
+  return {
+    child,
+    exited,
+    output: () => output,
+    baseUrl: (started.metricsUrl ?? '').replace(/\/metrics$/, ''),
+  };
+}
+
+describe('the worker process on METRICS_PORT', () => {
+  let redis: LocalRedis;
+  let sandbox: RunningSandbox;
+  const processes: WorkerProcess[] = [];
+  const start = async (): Promise<WorkerProcess> => {
+    const env = workerEnv(sandbox.url, uniquePrefix('wm-process'), {
+      REDIS_URL: redis.url,
+      LOG_LEVEL: 'info',
+    });
+    const worker = await spawnWorker(env);
+    processes.push(worker);
+    return worker;
+  };
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    sandbox = await startSandbox();
+    await sandbox.control.seed({ locations: [{ id: LOC_A, tokens: [TOKEN_A] }] });
+  });
+  afterAll(async () => {
+    for (const worker of processes) {
+      if (worker.child.exitCode === null && worker.child.signalCode === null) {
+        worker.child.kill('SIGKILL');
+        await worker.exited;
+      }
+    }
+    await sandbox.close();
+    await redis.dispose();
+  });
+
+  it('When the worker runs, then /healthz, /readyz and /metrics answer on its metrics port; on SIGTERM it exits 0 and the port closes', async () => {
+    const worker = await start();
+    expect(worker.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((await fetch(`${worker.baseUrl}/healthz`)).status).toBe(200);
+    await waitFor(async () => (await fetch(`${worker.baseUrl}/readyz`)).status === 200, {
+      description: '/readyz to be 200',
+    });
+
+    const response = await fetch(`${worker.baseUrl}/metrics`);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const samples = parsePrometheusText(await response.text());
+    expect(find(samples, 'closeloop_worker_queue_metrics_up', { service: 'worker' })?.value).toBe(1);
+    expect(find(samples, 'bullmq_job_count', { queue: 'task-updates', state: 'waiting' })?.value).toBe(0);
+    expect(find(samples, 'process_resident_memory_bytes', { service: 'worker' })?.value).toBeGreaterThan(0);
+
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    await expect(fetch(`${worker.baseUrl}/healthz`)).rejects.toThrow();
+  });
+
+  it('When Redis is stopped, then /readyz answers 503 within its deadline, /healthz stays 200 and /metrics still answers with queue_metrics_up 0', async () => {
+    const worker = await start();
+    await waitFor(async () => (await fetch(`${worker.baseUrl}/readyz`)).status === 200, {
+      description: '/readyz to be 200',
+    });
+    await redis.stop();
+
+    const started = Date.now();
+    const ready = await fetch(`${worker.baseUrl}/readyz`);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ error: { code: 'NOT_READY' } });
+    expect((await fetch(`${worker.baseUrl}/healthz`)).status).toBe(200);
+    const metrics = await fetch(`${worker.baseUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(find(parsePrometheusText(await metrics.text()), 'closeloop_worker_queue_metrics_up')?.value).toBe(
+      0,
+    );
+
+    await redis.restart();
+    await waitFor(async () => (await fetch(`${worker.baseUrl}/readyz`)).status === 200, {
+      description: '/readyz to be 200 again once Redis is back',
+    });
   });
 });
