@@ -339,7 +339,8 @@ interface BulkRun<R extends BulkReport> {
  * Runs one bulk operation with a progress bar (terminal only) and Ctrl-C handling: the first SIGINT
  * aborts the library's signal, which stops after the item in hand (every item is either still a dead
  * letter or done, packages/queue/src/dead-letters.ts), and what was done is reported; a second SIGINT
- * exits at once. Item lines stream to stdout as they happen, unless a bar shares the terminal.
+ * exits at once. A closed stdout (EPIPE) stops the run the same way. Item lines stream to stdout as
+ * they happen, unless a bar shares the terminal.
  */
 async function runInterruptibly<R extends BulkReport>(
   io: CliIo,
@@ -347,19 +348,22 @@ async function runInterruptibly<R extends BulkReport>(
   verb: 'replay' | 'purge',
   run: (bulk: BulkOptions) => Promise<R[]>,
 ): Promise<BulkRun<R>> {
-  const controller = new AbortController();
-  const onSigint = (): void => {
-    if (controller.signal.aborted) process.exit(EXIT.interrupted);
-    controller.abort();
-    output.note('\ncloseloop: stopping after the current dead letter (Ctrl-C again to quit now)');
-  };
-  process.on('SIGINT', onSigint);
+  const interrupted = new AbortController();
   const progressEnabled = !output.isJson;
   const progress = startProgress(io, verb, progressEnabled);
+  const stopListening = io.onInterrupt(() => {
+    if (interrupted.signal.aborted) {
+      progress.stop();
+      io.exit(EXIT.interrupted);
+    }
+    interrupted.abort();
+    output.note('\ncloseloop: stopping after the current dead letter (Ctrl-C again to quit now)');
+  });
+  const signal = AbortSignal.any([interrupted.signal, io.stdoutClosed]);
   const streamLines = !barSharesTerminal(io, progressEnabled);
   try {
     const reports = await run({
-      signal: controller.signal,
+      signal,
       onProgress: (report, done, total) => {
         progress.update(done, total);
         if (streamLines) output.line(reportLine(report));
@@ -367,10 +371,10 @@ async function runInterruptibly<R extends BulkReport>(
     });
     progress.stop();
     if (!streamLines) for (const report of reports) output.line(reportLine(report));
-    return { reports, interrupted: controller.signal.aborted };
+    return { reports, interrupted: signal.aborted };
   } finally {
     progress.stop();
-    process.off('SIGINT', onSigint);
+    stopListening();
   }
 }
 

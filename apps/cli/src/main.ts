@@ -8,7 +8,7 @@ import { isConnectionFailure } from './redis.js';
 
 /**
  * `closeloop …` (apps/cli/bin/closeloop.js → here): builds the program, runs it, sets the exit code.
- * The only file that touches `process`; everything else gets the streams and env through `CliIo`.
+ * The only file that uses `process`; everything else gets streams, env and signals through `CliIo`.
  */
 
 const EXIT_CODES_HELP = `
@@ -67,11 +67,24 @@ function exitCodeFor(error: unknown, io: CliIo): ExitCode {
   return EXIT.failed;
 }
 
+const stdoutGone = new AbortController();
+// Without a listener an EPIPE is an uncaught exception with a stack trace; a bulk run stops after
+// its current item instead, as on Ctrl-C, and later writes go nowhere.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  stdoutGone.abort();
+});
 const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
+  stdoutClosed: stdoutGone.signal,
+  onInterrupt: (listener) => {
+    process.on('SIGINT', listener);
+    return () => process.off('SIGINT', listener);
+  },
+  exit: (exitCode) => process.exit(exitCode),
 });
 process.exitCode = code;
 // Everything the command opened is closed by now. Should a library still hold a handle (a socket

@@ -34,6 +34,7 @@ export function startProgress(io: CliIo, label: string, enabled: boolean): Progr
     },
     stop: () => {
       if (started) bar.stop();
+      started = false;
     },
   };
 }

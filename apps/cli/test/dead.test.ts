@@ -66,6 +66,24 @@ async function seedFour(admin: DeadLetterAdmin, prefix: string): Promise<void> {
   await seedDeadLetter(admin, prefix, { id: 'events-d', reason: 'GHL_NOT_FOUND', deadAt: ago(0.1 * HOUR) });
 }
 
+/** `count` RETRIES_EXHAUSTED dead letters without original jobs, in one round trip. */
+async function seedBulk(admin: DeadLetterAdmin, count: number): Promise<void> {
+  const deadAt = ago(HOUR);
+  const letters = Array.from({ length: count }, (_, i) => {
+    const id = `events-bulk${String(i).padStart(4, '0')}`;
+    const letter: DeadLetter = {
+      job: taskJob(id, 'locA'),
+      reason: 'RETRIES_EXHAUSTED',
+      attempts: 8,
+      firstAttemptAt: deadAt,
+      deadAt,
+      lastError: 'GHL answered 503',
+    };
+    return { name: DEAD_LETTER_JOB_NAME, data: letter, opts: { jobId: id } };
+  });
+  await admin.deadLetters.addBulk(letters);
+}
+
 const ids = (entries: Array<{ id: string }>): string[] => entries.map((entry) => entry.id);
 
 describe('closeloop dead list and show', () => {
@@ -194,20 +212,7 @@ describe('closeloop dead replay', () => {
   it('When a bulk replay is interrupted with Ctrl-C and run again, then it stops after the current item with exit 130, and the rerun replays the rest: each dead letter exactly once', async () => {
     const { admin, env } = await queues();
     const total = 1_500;
-    const deadAt = ago(HOUR);
-    const letters = Array.from({ length: total }, (_, i) => {
-      const id = `events-bulk${String(i).padStart(4, '0')}`;
-      const letter: DeadLetter = {
-        job: taskJob(id, 'locA'),
-        reason: 'RETRIES_EXHAUSTED',
-        attempts: 8,
-        firstAttemptAt: deadAt,
-        deadAt,
-        lastError: 'GHL answered 503',
-      };
-      return { name: DEAD_LETTER_JOB_NAME, data: letter, opts: { jobId: id } };
-    });
-    await admin.deadLetters.addBulk(letters);
+    await seedBulk(admin, total);
 
     const first = startCli(['dead', 'replay', '--all'], env);
     await first.waitForLine((line) => line.endsWith('  re-added'));
@@ -238,6 +243,22 @@ describe('closeloop dead replay', () => {
     expect(new Set(everyReplay).size).toBe(total);
     expect(await admin.deadLetters.getWaitingCount()).toBe(0);
     expect(await admin.taskUpdates.getWaitingCount()).toBe(total);
+  });
+  it('When the reader of its output goes away mid-replay (as `| head -1` does), then the replay stops after the current item and every dead letter is either still there or queued', async () => {
+    const { admin, env } = await queues();
+    const total = 1_500;
+    await seedBulk(admin, total);
+
+    const run = startCli(['dead', 'replay', '--all'], env);
+    await run.waitForLine((line) => line.endsWith('  re-added'));
+    run.child.stdout?.destroy();
+    const stopped = await run.exited;
+
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).not.toContain('EPIPE');
+    const left = await admin.deadLetters.getWaitingCount();
+    expect(left).toBeGreaterThan(0);
+    expect(left + (await admin.taskUpdates.getWaitingCount())).toBe(total);
   });
 });
 
