@@ -1,6 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import got, { RequestError, TimeoutError, type Response } from 'got';
+import got, { AbortError, RequestError, TimeoutError, type Response } from 'got';
 import type { z } from 'zod';
 import type { CredentialsProvider } from './credentials.js';
 import {
@@ -48,9 +48,31 @@ export interface GhlClientOptions {
    * most min(5 000, timeoutMs).
    */
   timeoutMs?: number;
+  /**
+   * Called once per call when it ends, however it ends (e.g. for a latency histogram by status
+   * class). `operation` is the method's name ('completeTask', …), never an id; `status` is the last
+   * HTTP status (undefined when GHL never answered); `code` is the GhlError's (undefined on success
+   * and for a provider's own failure). An observer that throws is ignored.
+   */
+  onCall?: (call: GhlCallRecord) => void;
 }
 
-export interface CompleteTaskInput {
+export interface GhlCallRecord {
+  method: string;
+  operation: GhlOperation;
+  status: number | undefined;
+  code: GhlErrorCode | undefined;
+  durationMs: number;
+}
+
+export type GhlOperation = 'completeTask' | 'getTask' | 'listTasks' | 'findContactByEmail';
+
+/** Every call takes one: aborting it cuts the call off with GhlError ABORTED. */
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export interface CompleteTaskInput extends CallOptions {
   /** Selects the token; omit in single-location mode. Not sent: task paths carry no location. */
   locationId?: string | undefined;
   contactId: string;
@@ -58,18 +80,18 @@ export interface CompleteTaskInput {
   completed: boolean;
 }
 
-export interface GetTaskInput {
+export interface GetTaskInput extends CallOptions {
   locationId?: string | undefined;
   contactId: string;
   taskId: string;
 }
 
-export interface ListTasksInput {
+export interface ListTasksInput extends CallOptions {
   locationId?: string | undefined;
   contactId: string;
 }
 
-export interface FindContactByEmailInput {
+export interface FindContactByEmailInput extends CallOptions {
   locationId: string;
   email: string;
 }
@@ -88,6 +110,7 @@ export interface GhlClient {
 }
 
 interface RequestSpec<S extends z.ZodType, T> {
+  operation: GhlOperation;
   method: 'GET' | 'PUT';
   /** The OpenAPI path template, e.g. '/contacts/{contactId}/tasks'. */
   route: string;
@@ -97,6 +120,7 @@ interface RequestSpec<S extends z.ZodType, T> {
   query?: string;
   body?: string;
   locationId: string | undefined;
+  signal: AbortSignal | undefined;
   schema: S;
   select: (parsed: z.infer<S>) => T;
 }
@@ -152,7 +176,7 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
     } catch (error) {
       if (error instanceof MissingCredentialsError) {
         throw new GhlError({
-          code: 'UNAUTHORIZED',
+          code: 'NO_CREDENTIALS',
           message: `GHL ${spec.method} ${spec.path} not sent: ${error.message}`,
           method: spec.method,
           path: spec.path,
@@ -166,7 +190,7 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
     // (retryable); a token with a newline or a non-ASCII character is a configuration error.
     if (!/^[\x21-\x7e]+$/.test(token)) {
       throw new GhlError({
-        code: 'UNAUTHORIZED',
+        code: 'NO_CREDENTIALS',
         message: `GHL ${spec.method} ${spec.path} not sent: the token for location ${String(spec.locationId)} is empty or contains characters not allowed in an HTTP header`,
         method: spec.method,
         path: spec.path,
@@ -185,13 +209,56 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
           ...(spec.body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(spec.body === undefined ? {} : { body: spec.body }),
+        ...(spec.signal === undefined ? {} : { signal: spec.signal }),
       });
     } catch (error) {
       throw transportError(error, spec, [token]);
     }
   }
 
+  /** `send` with the observer around it: one record per call, however the call ends. */
   async function request<S extends z.ZodType, T>(input: RequestSpec<S, T>): Promise<GhlResponse<T>> {
+    const started = performance.now();
+    let status: number | undefined;
+    let code: GhlErrorCode | undefined;
+    try {
+      const response = await attempt(input);
+      status = response.status;
+      return response;
+    } catch (error) {
+      if (error instanceof GhlError) {
+        status = error.status;
+        code = error.code;
+      }
+      throw error;
+    } finally {
+      if (options.onCall) {
+        const record = {
+          method: input.method,
+          operation: input.operation,
+          status,
+          code,
+          durationMs: performance.now() - started,
+        };
+        try {
+          options.onCall(record);
+        } catch {
+          // Observing must never change the outcome of a call.
+        }
+      }
+    }
+  }
+
+  async function attempt<S extends z.ZodType, T>(input: RequestSpec<S, T>): Promise<GhlResponse<T>> {
+    // An already aborted signal sends nothing (got would still open a socket first).
+    if (input.signal?.aborted) {
+      throw new GhlError({
+        code: 'ABORTED',
+        message: `GHL ${input.method} ${input.route} not sent: the call was cancelled`,
+        method: input.method,
+        path: input.route,
+      });
+    }
     const spec: PreparedRequest<S, T> = {
       ...input,
       path: buildPath(input.method, input.route, input.params ?? {}),
@@ -249,6 +316,8 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
   return {
     completeTask(input) {
       return request({
+        operation: 'completeTask',
+        signal: input.signal,
         method: 'PUT',
         route: '/contacts/{contactId}/tasks/{taskId}/completed',
         params: { contactId: input.contactId, taskId: input.taskId },
@@ -261,6 +330,8 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
     },
     getTask(input) {
       return request({
+        operation: 'getTask',
+        signal: input.signal,
         method: 'GET',
         route: '/contacts/{contactId}/tasks/{taskId}',
         params: { contactId: input.contactId, taskId: input.taskId },
@@ -271,6 +342,8 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
     },
     listTasks(input) {
       return request({
+        operation: 'listTasks',
+        signal: input.signal,
         method: 'GET',
         route: '/contacts/{contactId}/tasks',
         params: { contactId: input.contactId },
@@ -281,6 +354,8 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
     },
     findContactByEmail(input) {
       return request({
+        operation: 'findContactByEmail',
+        signal: input.signal,
         method: 'GET',
         route: '/contacts/search/duplicate',
         // encodeURIComponent, as the spec asks ("test+abc@gmail.com will become test%2Babc%40gmail.com");
@@ -310,7 +385,7 @@ function buildPath(method: string, route: string, params: Record<string, string>
     const value = params[name];
     if (value === undefined || value === '' || value === '.' || value === '..') {
       throw new GhlError({
-        code: 'BAD_REQUEST',
+        code: 'INVALID_REQUEST',
         message: `GHL ${method} ${route} not sent: ${name} must be a non-empty id other than "." or ".."`,
         method,
         path: route,
@@ -367,8 +442,8 @@ function transportError(
   secrets: readonly string[],
 ): unknown {
   if (!(error instanceof RequestError)) return error;
-  const timedOut = error instanceof TimeoutError;
-  const code: GhlErrorCode = timedOut ? 'TIMEOUT' : 'NETWORK';
+  const code: GhlErrorCode =
+    error instanceof TimeoutError ? 'TIMEOUT' : error instanceof AbortError ? 'ABORTED' : 'NETWORK';
   const description = redact(`${error.name} ${error.code}: ${error.message}`, secrets);
   const cause = new Error(description);
   return new GhlError({

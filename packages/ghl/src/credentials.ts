@@ -8,7 +8,7 @@ import { MissingCredentialsError, type GhlError } from './errors.js';
 export interface CredentialsProvider {
   /**
    * The token to send for `locationId` (undefined in single-location mode). Throw
-   * MissingCredentialsError when there is none; the client reports it as GhlError UNAUTHORIZED.
+   * MissingCredentialsError when there is none; the client reports it as GhlError NO_CREDENTIALS.
    */
   getToken(locationId: string | undefined): Promise<string>;
   /**
@@ -30,7 +30,7 @@ export interface CredentialsProvider {
  *   call names (GHL itself answers 403 when it belongs to another location).
  * - `new StaticTokenCredentials({ [locationId]: token, … })`: multi-location. A call without a
  *   locationId uses the only entry when there is exactly one; an unknown location (or a missing one
- *   with several entries) throws MissingCredentialsError → GhlError UNAUTHORIZED without a status,
+ *   with several entries) throws MissingCredentialsError → GhlError NO_CREDENTIALS without a status,
  *   because it is a configuration error that retrying cannot fix and sending no request at all is
  *   better than guessing a token.
  */

@@ -2,15 +2,22 @@ import { z } from 'zod';
 import type { RateLimitState } from './rate-limit.js';
 
 /**
- * Every way a GHL call can fail, as one stable vocabulary. The worker's failure policy (docs/failure-policy.md)
- * switches on these codes; `retryable` carries the client's verdict so the policy does not have to
- * re-derive it from statuses.
+ * Every way a GHL call can fail, as one stable vocabulary. The worker's failure policy
+ * (docs/failure-policy.md) reads `retryable`, the client's verdict, and the code only for what to do
+ * beyond "retry or not"; it never re-derives either from statuses. Three codes mean the request did
+ * not (knowingly) reach GHL and carry no `status`: ABORTED, NO_CREDENTIALS and INVALID_REQUEST.
  */
 export const GHL_ERROR_CODES = [
   'RATE_LIMITED',
   'SERVER_ERROR',
   'TIMEOUT',
   'NETWORK',
+  /** The caller cancelled the call (its `signal` aborted); it may or may not have reached GHL. */
+  'ABORTED',
+  /** Not sent: the credentials provider has no usable token for the location. */
+  'NO_CREDENTIALS',
+  /** Not sent: an id that would change the request path (`''`, `.`, `..`). */
+  'INVALID_REQUEST',
   'BAD_REQUEST',
   'UNAUTHORIZED',
   'FORBIDDEN',
@@ -30,6 +37,8 @@ const RETRYABLE_CODES: ReadonlySet<GhlErrorCode> = new Set([
   'SERVER_ERROR',
   'TIMEOUT',
   'NETWORK',
+  // Nothing was wrong with the request; whoever cancelled it decides whether it is sent again.
+  'ABORTED',
 ]);
 
 export function isRetryableCode(code: GhlErrorCode): boolean {
@@ -106,7 +115,7 @@ export interface GhlErrorInit {
 export class GhlError extends Error {
   readonly code: GhlErrorCode;
   readonly retryable: boolean;
-  /** The HTTP status, when GHL answered at all. Absent for TIMEOUT/NETWORK and for missing credentials. */
+  /** The HTTP status, when GHL answered at all. Absent for TIMEOUT, NETWORK, ABORTED and the not-sent codes. */
   readonly status: number | undefined;
   /** GHL's error body when it was a JSON object. */
   readonly body: GhlErrorBody | undefined;
@@ -158,9 +167,8 @@ export function isGhlError(error: unknown): error is GhlError {
 
 /**
  * Thrown by a CredentialsProvider that has no usable token for a location (unknown location, revoked
- * OAuth grant). The client turns it into GhlError UNAUTHORIZED with no `status` — "GHL was never
- * asked" — because for the failure policy it is the same thing as a rejected token: a configuration
- * problem to dead-letter and log loudly, not something a retry fixes.
+ * OAuth grant). The client turns it into GhlError NO_CREDENTIALS (not retryable, no `status`): a
+ * configuration problem to dead-letter and log loudly, not something a retry fixes.
  */
 export class MissingCredentialsError extends Error {
   readonly locationId: string | undefined;

@@ -85,12 +85,12 @@ describe('GHL client on the wire', () => {
   });
 
   it.each(['', '.', '..'])(
-    "When an id is '%s', then completeTask throws BAD_REQUEST and sends nothing (it would change the path)",
+    "When an id is '%s', then completeTask throws INVALID_REQUEST and sends nothing (it would change the path)",
     async (contactId) => {
       const { server, client, close } = await setUp((_req, res) => sendJson(res, 200, { task: TASK }));
       try {
         const error = await catchGhlError(client.completeTask({ contactId, taskId: 't1', completed: true }));
-        expect(error.code).toBe('BAD_REQUEST');
+        expect(error.code).toBe('INVALID_REQUEST');
         expect(error.retryable).toBe(false);
         expect(error.status).toBeUndefined();
         expect(error.path).toBe('/contacts/{contactId}/tasks/{taskId}/completed');
@@ -184,7 +184,7 @@ describe('GHL client on the wire', () => {
     }
   });
 
-  it('When the provider has no token for the location, then the call throws UNAUTHORIZED without a status and sends nothing', async () => {
+  it('When the provider has no token for the location, then the call throws NO_CREDENTIALS without a status and sends nothing', async () => {
     const { server, client, close } = await setUp(
       (_req, res) => sendJson(res, 200, { task: TASK }),
       new StaticTokenCredentials({ 'loc-a': 'pit-a' }),
@@ -193,7 +193,7 @@ describe('GHL client on the wire', () => {
       const error = await catchGhlError(
         client.completeTask({ locationId: 'loc-unknown', contactId: 'c1', taskId: 't1', completed: true }),
       );
-      expect(error).toMatchObject({ code: 'UNAUTHORIZED', retryable: false, status: undefined });
+      expect(error).toMatchObject({ code: 'NO_CREDENTIALS', retryable: false, status: undefined });
       expect(error.message).toContain('loc-unknown');
       expect(server.requests).toHaveLength(0);
     } finally {
@@ -201,14 +201,14 @@ describe('GHL client on the wire', () => {
     }
   });
 
-  it('When the token contains a line break, then the call throws UNAUTHORIZED, sends nothing and does not echo it', async () => {
+  it('When the token contains a line break, then the call throws NO_CREDENTIALS, sends nothing and does not echo it', async () => {
     const { server, client, close } = await setUp(
       (_req, res) => sendJson(res, 200, { task: TASK }),
       new StaticTokenCredentials('pit-line\nbreak'),
     );
     try {
       const error = await catchGhlError(client.getTask({ contactId: 'c1', taskId: 't1' }));
-      expect(error).toMatchObject({ code: 'UNAUTHORIZED', retryable: false, status: undefined });
+      expect(error).toMatchObject({ code: 'NO_CREDENTIALS', retryable: false, status: undefined });
       expect(error.message).not.toContain('pit-line');
       expect(server.requests).toHaveLength(0);
     } finally {
@@ -226,6 +226,84 @@ describe('GHL client on the wire', () => {
       expect(server.requests).toHaveLength(0);
     } finally {
       await close();
+    }
+  });
+
+  it("When the caller's signal aborts a call in flight, then it fails at once with ABORTED (retryable, no status) and the client still works", async () => {
+    let answerLater: (() => void) | undefined;
+    const { server, client, close } = await setUp((request, res) => {
+      if (request.rawUrl.includes('slow')) answerLater = () => sendJson(res, 200, { task: TASK });
+      else sendJson(res, 200, { task: TASK });
+    });
+    try {
+      const controller = new AbortController();
+      const call = catchGhlError(
+        client.getTask({ contactId: 'c1', taskId: 'slow', signal: controller.signal }),
+      );
+      await waitFor(() => server.requests.length === 1, { description: 'the call to reach the server' });
+      controller.abort();
+      const error = await call;
+      expect(error).toMatchObject({ code: 'ABORTED', retryable: true, status: undefined });
+      // An already aborted signal sends nothing at all.
+      const early = await catchGhlError(
+        client.getTask({ contactId: 'c1', taskId: 't1', signal: controller.signal }),
+      );
+      expect(early.code).toBe('ABORTED');
+      expect(server.requests).toHaveLength(1);
+      expect((await client.getTask({ contactId: 'c1', taskId: 't1' })).status).toBe(200);
+    } finally {
+      answerLater?.();
+      await close();
+    }
+  });
+
+  it('When calls end, then onCall gets one record each with the operation name, status, code and duration, and a throwing observer changes nothing', async () => {
+    const server = await startLocalServer((request, res) =>
+      request.rawUrl.includes('missing')
+        ? sendJson(res, 404, { statusCode: 404, message: 'Task not found' })
+        : sendJson(res, 200, { task: TASK }),
+    );
+    const records: unknown[] = [];
+    const client = createGhlClient({
+      baseUrl: server.url,
+      credentials: new StaticTokenCredentials({ 'loc-a': 'pit-a' }),
+      onCall: (call) => {
+        records.push(call);
+        throw new Error('observer bug');
+      },
+    });
+    try {
+      await client.completeTask({ locationId: 'loc-a', contactId: 'c1', taskId: 't1', completed: true });
+      await catchGhlError(client.getTask({ locationId: 'loc-a', contactId: 'c1', taskId: 'missing' }));
+      await catchGhlError(client.getTask({ locationId: 'loc-b', contactId: 'c1', taskId: 't1' }));
+
+      expect(records).toEqual([
+        {
+          method: 'PUT',
+          operation: 'completeTask',
+          status: 200,
+          code: undefined,
+          durationMs: expect.any(Number),
+        },
+        {
+          method: 'GET',
+          operation: 'getTask',
+          status: 404,
+          code: 'NOT_FOUND',
+          durationMs: expect.any(Number),
+        },
+        {
+          method: 'GET',
+          operation: 'getTask',
+          status: undefined,
+          code: 'NO_CREDENTIALS',
+          durationMs: expect.any(Number),
+        },
+      ]);
+      expect(JSON.stringify(records)).not.toContain('t1');
+    } finally {
+      await client.close();
+      await server.close();
     }
   });
 

@@ -31,9 +31,9 @@ describe('errorCodeForStatus', () => {
     expect(errorCodeForStatus(status)).toBe(code);
   });
 
-  it('When the code is transient (429, 5xx, timeout, network), then it is retryable and nothing else is', () => {
+  it('When the code is transient (429, 5xx, timeout, network, a cancelled call), then it is retryable and nothing else is', () => {
     const retryable = GHL_ERROR_CODES.filter((code) => isRetryableCode(code));
-    expect(retryable.sort()).toEqual(['NETWORK', 'RATE_LIMITED', 'SERVER_ERROR', 'TIMEOUT']);
+    expect(retryable.sort()).toEqual(['ABORTED', 'NETWORK', 'RATE_LIMITED', 'SERVER_ERROR', 'TIMEOUT']);
   });
 });
 
