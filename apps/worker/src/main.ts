@@ -61,8 +61,9 @@ run({
       apiVersion: config.ghl.apiVersion,
       credentials: new StaticTokenCredentials(config.ghl.tokens),
       timeoutMs: config.ghl.timeoutMs,
+      onCall: metrics.onGhlCall,
     });
-    const taskWorker = createTaskWorker({ config, ghl, logger, connection });
+    const taskWorker = createTaskWorker({ config, ghl, logger, connection, observer: metrics.observer });
     running.taskWorker = taskWorker;
     logger.info({ ...describeConfig(config), metricsUrl: `${ops.url}/metrics` }, 'worker started');
 

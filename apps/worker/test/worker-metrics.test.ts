@@ -20,7 +20,7 @@ import {
 } from '@closeloop/test-support';
 import { Queue } from 'bullmq';
 import { classifyGhlStatus, createWorkerMetrics, type WorkerMetrics } from '../src/worker-metrics.js';
-import { LOC_A, TOKEN_A, workerEnv } from './harness.js';
+import { CONTACT_A, LOC_A, TOKEN_A, eventFor, newTaskId, workerEnv } from './harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -257,20 +257,22 @@ describe('the worker process on METRICS_PORT', () => {
   let redis: LocalRedis;
   let sandbox: RunningSandbox;
   const processes: WorkerProcess[] = [];
-  const start = async (): Promise<WorkerProcess> => {
-    const env = workerEnv(sandbox.url, uniquePrefix('wm-process'), {
-      REDIS_URL: redis.url,
-      LOG_LEVEL: 'info',
-    });
+  const start = async (prefix = uniquePrefix('wm-process')): Promise<WorkerProcess> => {
+    const env = workerEnv(sandbox.url, prefix, { REDIS_URL: redis.url, LOG_LEVEL: 'info' });
     const worker = await spawnWorker(env);
     processes.push(worker);
     return worker;
   };
+  const scrapeProcess = async (worker: WorkerProcess): Promise<PrometheusSample[]> =>
+    parsePrometheusText(await (await fetch(`${worker.baseUrl}/metrics`)).text());
 
   beforeAll(async () => {
     redis = await startRedisServer();
     sandbox = await startSandbox();
-    await sandbox.control.seed({ locations: [{ id: LOC_A, tokens: [TOKEN_A] }] });
+    await sandbox.control.seed({
+      locations: [{ id: LOC_A, tokens: [TOKEN_A] }],
+      contacts: [{ id: CONTACT_A, locationId: LOC_A, email: 'a@example.com' }],
+    });
   });
   afterAll(async () => {
     for (const worker of processes) {
@@ -301,6 +303,104 @@ describe('the worker process on METRICS_PORT', () => {
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
     await expect(fetch(`${worker.baseUrl}/healthz`)).rejects.toThrow();
+  });
+
+  it('When jobs meet GHL’s 200, 429 and 422, then /metrics counts them completed, delayed by 429 and dead-lettered GHL_UNPROCESSABLE, with the GHL latency per status class', async () => {
+    const prefix = uniquePrefix('wm-jobs');
+    const worker = await start(prefix);
+    const producer = await createTaskUpdateProducer({ redisUrl: redis.url, prefix });
+    const deadLetters = new Queue(DEAD_LETTER_QUEUE, { connection: producer.redis, prefix });
+    try {
+      const [ok, limited, refused] = [newTaskId('ok'), newTaskId('limited'), newTaskId('refused')];
+      await sandbox.control.seed({
+        tasks: [ok, limited, refused].map((id) => ({
+          id,
+          contactId: CONTACT_A,
+          title: `Task ${id}`,
+          completed: false,
+        })),
+      });
+      await sandbox.control.injectFault({
+        status: 429,
+        headers: { 'retry-after': '1' },
+        taskId: limited,
+        count: 1,
+      });
+      await sandbox.control.injectFault({
+        status: 422,
+        body: {
+          statusCode: 422,
+          message: ['completed must be a boolean value'],
+          error: 'Unprocessable Entity',
+        },
+        taskId: refused,
+        count: 1,
+      });
+      for (const taskId of [ok, limited, refused]) {
+        await enqueueTaskUpdate(producer, {
+          source: 'events',
+          idempotencyKey: taskId,
+          event: eventFor(taskId),
+        });
+      }
+
+      const samples = await waitFor(
+        async () => {
+          const current = await scrapeProcess(worker);
+          const updated = find(current, 'closeloop_worker_jobs_completed_total', {
+            outcome: 'updated',
+          })?.value;
+          const dead = find(current, 'closeloop_worker_jobs_dead_lettered_total', {
+            reason: 'GHL_UNPROCESSABLE',
+          });
+          return updated === 2 && dead?.value === 1 ? current : undefined;
+        },
+        { timeoutMs: 20_000, description: 'two jobs completed and one dead-lettered in /metrics' },
+      );
+
+      expect(
+        find(samples, 'closeloop_worker_jobs_delayed_total', { reason: 'GHL_RATE_LIMITED' })?.value,
+      ).toBe(1);
+      expect(
+        find(samples, 'closeloop_worker_ghl_rate_limited_total', { operation: 'completeTask' })?.value,
+      ).toBe(1);
+      const count = (statusClass: string) =>
+        find(samples, 'closeloop_worker_ghl_request_duration_seconds_count', {
+          operation: 'completeTask',
+          status_class: statusClass,
+        })?.value;
+      expect([count('2xx'), count('429'), count('4xx')]).toEqual([2, 1, 1]);
+      const buckets = samples.filter(
+        (sample) =>
+          sample.name === 'closeloop_worker_ghl_request_duration_seconds_bucket' &&
+          sample.labels.status_class === '2xx',
+      );
+      expect(buckets.map((sample) => sample.labels.le)).toEqual([
+        '0.05',
+        '0.1',
+        '0.25',
+        '0.5',
+        '1',
+        '2.5',
+        '5',
+        '10',
+        '15',
+        '30',
+        '+Inf',
+      ]);
+      expect(buckets.at(-1)?.value).toBe(2);
+      expect(find(samples, 'bullmq_job_count', { queue: 'task-updates', state: 'completed' })?.value).toBe(2);
+      expect(find(samples, 'bullmq_job_count', { queue: 'task-updates-dead', state: 'waiting' })?.value).toBe(
+        1,
+      );
+      // GHL's answers as the sandbox recorded them: the metrics describe what really happened.
+      expect((await sandbox.control.calls({ path: limited })).map((call) => call.status)).toEqual([429, 200]);
+      expect((await sandbox.control.calls({ path: refused })).map((call) => call.status)).toEqual([422]);
+      expect(await deadLetters.count()).toBe(1);
+    } finally {
+      await deadLetters.close();
+      await producer.close();
+    }
   });
 
   it('When Redis is stopped, then /readyz answers 503 within its deadline, /healthz stays 200 and /metrics still answers with queue_metrics_up 0', async () => {
