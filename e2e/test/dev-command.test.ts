@@ -3,11 +3,13 @@
  * of its own process group like a terminal's foreground job, on its own data folder
  * (CLOSELOOP_DEV_DIR). Ctrl-C is SIGINT to the whole group, as the terminal sends it.
  */
-import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { waitFor } from '@closeloop/test-support';
+import { findFreePort, waitFor } from '@closeloop/test-support';
 import { findProcessesOf, isAlive, readRedisPid, startDev, type DevRun } from './support/dev-command.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -84,6 +86,43 @@ describe('pnpm dev', () => {
 
     process.kill(-first.pid, 'SIGINT');
     await first.exited;
+    await waitUntilNothingLeft(dataDir, 20_000);
+  }, 120_000);
+
+  it('When a redis-server an earlier run left behind still serves the data folder, then pnpm dev reuses it instead of opening the folder again, and stops it on Ctrl-C', async () => {
+    const redisDir = join(dataDir, 'redis');
+    mkdirSync(redisDir, { recursive: true });
+    const port = await findFreePort();
+    const leftOver = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        redisDir,
+        '--save',
+        '',
+        '--pidfile',
+        join(redisDir, 'redis-server.pid'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const leftOverExited = once(leftOver, 'exit');
+    writeFileSync(join(redisDir, 'redis-server.port'), String(port));
+    await waitFor(() => readRedisPid(dataDir) === leftOver.pid, { description: "redis-server's pidfile" });
+
+    const dev = startDev(ROOT, dataDir);
+    await waitUntilRunning(dev);
+    expect(dev.output()).toContain(`reusing redis-server pid ${leftOver.pid} on port ${port}`);
+    expect(dev.output()).toContain(`Redis         redis://127.0.0.1:${port}`);
+    const redisServers = findProcessesOf(dataDir).filter((left) => left.cmdline.startsWith('redis-server'));
+    expect(redisServers.map((left) => left.pid)).toEqual([leftOver.pid]);
+
+    process.kill(-dev.pid, 'SIGINT');
+    await dev.exited;
+    await leftOverExited;
     await waitUntilNothingLeft(dataDir, 20_000);
   }, 120_000);
 
