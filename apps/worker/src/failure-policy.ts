@@ -1,22 +1,26 @@
-import { GhlError, type RateLimitState } from '@closeloop/ghl';
+import { GhlError, type GhlErrorCode, type RateLimitState } from '@closeloop/ghl';
 import type { DeadLetterReason } from '@closeloop/queue';
 
 /**
  * The failure policy (docs/failure-policy.md): the only place that turns what happened to a job into what BullMQ
  * does next. Pure: time and randomness come in through the context, so every row is unit-tested.
+ * For GHL's answers it reads the client's verdict (`GhlError.retryable`) and its code; a Decision
+ * carries everything the executor needs (log level, how long to hold the location back, the dead
+ * letter's http), so the executor carries it out without looking at reasons again.
  *
  * | outcome                                      | decision                                                   |
  * | -------------------------------------------- | ---------------------------------------------------------- |
  * | GHL 200                                      | done                                                       |
  * | GHL 429                                      | delay as GHL says + jitter; no attempt spent               |
  * | own per-location budget spent, task busy     | delay until the budget/lock frees + jitter; no attempt     |
- * | call cut off by a forced shutdown            | delay 0 (back to the queue); no attempt spent              |
+ * | call cut off by a forced shutdown (ABORTED)  | delay 0 (back to the queue); no attempt spent              |
  * | 5xx, 408, timeout, connection error, other   | retry, full-jitter backoff, until RETRY_ATTEMPTS; then     |
  * |                                              | dead-letter RETRIES_EXHAUSTED                              |
  * | 400 / 403 / 404 / 422                        | dead-letter GHL_BAD_REQUEST / _FORBIDDEN / _NOT_FOUND /    |
  * |                                              | _UNPROCESSABLE with GHL's status and body                  |
  * | 401                                          | dead-letter GHL_UNAUTHORIZED, logged as an error           |
  * | no token for the location                    | dead-letter NO_CREDENTIALS, logged as an error             |
+ * | an id the client refuses to send             | dead-letter INVALID_JOB                                    |
  * | 2xx not matching the schema                  | dead-letter GHL_BAD_RESPONSE                               |
  * | job data not a v1 TaskUpdateJob              | dead-letter INVALID_JOB                                    |
  * | job stalled more than MAX_STALLS times       | dead-letter STALLED_REPEATEDLY                             |
@@ -41,24 +45,31 @@ export type Outcome =
   | { kind: 'rate-budget-spent'; msBeforeNext: number }
   /** Another job is applying an event to the same task right now (ordering guard). */
   | { kind: 'task-busy'; msBeforeNext: number }
-  /** The worker is shutting down and cut the job's GHL call off: not the job's fault. */
-  | { kind: 'interrupted' }
   | { kind: 'failed'; error: unknown };
 
 export type DelayReason = 'GHL_RATE_LIMITED' | 'GHL_DAILY_LIMIT' | 'RATE_BUDGET' | 'TASK_BUSY' | 'SHUTDOWN';
 
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
 export type Decision =
   | { kind: 'done' }
   /** `job.moveToDelayed(untilMs)` + DelayedError: no attempt is spent. */
-  | { kind: 'delay'; untilMs: number; reason: DelayReason }
+  | {
+      kind: 'delay';
+      untilMs: number;
+      reason: DelayReason;
+      /** After GHL's own 429: hold every worker back from the job's location this long. */
+      holdLocationMs?: number;
+      logLevel: LogLevel;
+    }
   /** Rethrow: BullMQ counts the attempt and asks `retryDelayMs` (Worker settings.backoffStrategy) when. */
-  | { kind: 'retry' }
+  | { kind: 'retry'; code: string }
   | {
       kind: 'dead-letter';
       reason: DeadLetterReason;
       http?: { status: number; body: unknown };
       /** 'error' for what an operator must fix (credentials, GHL changed, GHL down for hours). */
-      severity: 'warn' | 'error';
+      logLevel: 'warn' | 'error';
     };
 
 export interface PolicyContext {
@@ -96,84 +107,94 @@ export function decide(outcome: Outcome, context: PolicyContext): Decision {
     case 'success':
       return { kind: 'done' };
     case 'invalid-job':
-      return { kind: 'dead-letter', reason: 'INVALID_JOB', severity: 'warn' };
+      return { kind: 'dead-letter', reason: 'INVALID_JOB', logLevel: 'warn' };
     case 'no-location':
-      return { kind: 'dead-letter', reason: 'NO_CREDENTIALS', severity: 'error' };
+      return { kind: 'dead-letter', reason: 'NO_CREDENTIALS', logLevel: 'error' };
     case 'stalled-repeatedly':
-      return { kind: 'dead-letter', reason: 'STALLED_REPEATEDLY', severity: 'error' };
+      return { kind: 'dead-letter', reason: 'STALLED_REPEATEDLY', logLevel: 'error' };
     case 'rate-budget-spent':
-      return delay(outcome.msBeforeNext, 'RATE_BUDGET', context);
+      return delay(outcome.msBeforeNext, 'RATE_BUDGET', 'info', context);
     case 'task-busy':
-      return delay(outcome.msBeforeNext, 'TASK_BUSY', context);
-    case 'interrupted':
-      // Back to the queue at once for another worker; the PUT may have reached GHL, and repeating it
-      // is harmless (idempotent; the ordering guard was not raised).
-      return { kind: 'delay', untilMs: context.now, reason: 'SHUTDOWN' };
+      return delay(outcome.msBeforeNext, 'TASK_BUSY', 'info', context);
     case 'failed':
       return decideFailure(outcome.error, context);
   }
 }
 
+/**
+ * GHL's permanent refusals and the client's "not sent" verdicts: the dead letter each one gets.
+ * Keyed by every non-retryable code, so a new code in packages/ghl fails the type check here.
+ */
+const PERMANENT_FAILURES: Record<
+  Exclude<GhlErrorCode, RetryableCode>,
+  { reason: DeadLetterReason; logLevel: 'warn' | 'error' }
+> = {
+  BAD_REQUEST: { reason: 'GHL_BAD_REQUEST', logLevel: 'warn' },
+  // GHL refused the token. An OAuth provider has already refreshed and retried once inside the
+  // client (packages/ghl README), so a 401 here is final: a bad token must be visible.
+  UNAUTHORIZED: { reason: 'GHL_UNAUTHORIZED', logLevel: 'error' },
+  // GHL answers 403 to a token of another location (docs/ghl-api.md): a configuration error.
+  FORBIDDEN: { reason: 'GHL_FORBIDDEN', logLevel: 'error' },
+  NOT_FOUND: { reason: 'GHL_NOT_FOUND', logLevel: 'warn' },
+  UNPROCESSABLE: { reason: 'GHL_UNPROCESSABLE', logLevel: 'warn' },
+  BAD_RESPONSE: { reason: 'GHL_BAD_RESPONSE', logLevel: 'error' },
+  NO_CREDENTIALS: { reason: 'NO_CREDENTIALS', logLevel: 'error' },
+  // The job's ids passed the job schema, so this is data the client cannot put in a path.
+  INVALID_REQUEST: { reason: 'INVALID_JOB', logLevel: 'warn' },
+};
+type RetryableCode = 'RATE_LIMITED' | 'SERVER_ERROR' | 'TIMEOUT' | 'NETWORK' | 'ABORTED';
+
 function decideFailure(error: unknown, context: PolicyContext): Decision {
   // Anything that is not GHL's answer (Redis hiccup, an OAuth store that cannot be reached, a bug)
   // may pass: retried within the same bounded budget as a 5xx.
-  if (!(error instanceof GhlError)) return retryOrExhausted(context, undefined);
+  if (!(error instanceof GhlError)) return retryOrExhausted(context, errorName(error), undefined);
   const http = error.status === undefined ? undefined : { status: error.status, body: error.body };
-  const deadLetter = (reason: DeadLetterReason, severity: 'warn' | 'error'): Decision => ({
-    kind: 'dead-letter',
-    reason,
-    severity,
-    ...(http && { http }),
-  });
-  switch (error.code) {
-    case 'RATE_LIMITED': {
+  if (error.retryable) {
+    if (error.code === 'RATE_LIMITED') {
       const wait = rateLimitWait(error.rateLimit, context.now);
-      return delay(wait.waitMs, wait.reason, context);
+      return {
+        ...delay(wait.waitMs, wait.reason, 'warn', context),
+        holdLocationMs: Math.max(0, wait.waitMs),
+      };
     }
-    case 'SERVER_ERROR':
-    case 'TIMEOUT':
-    case 'NETWORK':
-      return retryOrExhausted(context, http);
-    case 'BAD_REQUEST':
-      return deadLetter('GHL_BAD_REQUEST', 'warn');
-    case 'UNAUTHORIZED':
-      // No status: the client never sent the request because the provider has no token for the
-      // location. With a status: GHL refused the token; an OAuth provider has already refreshed and
-      // retried once inside the client (packages/ghl README), so a 401 here is final either way.
-      return error.status === undefined
-        ? deadLetter('NO_CREDENTIALS', 'error')
-        : deadLetter('GHL_UNAUTHORIZED', 'error');
-    case 'FORBIDDEN':
-      // GHL answers 403 to a token of another location (docs/ghl-api.md): a configuration error.
-      return deadLetter('GHL_FORBIDDEN', 'error');
-    case 'NOT_FOUND':
-      return deadLetter('GHL_NOT_FOUND', 'warn');
-    case 'UNPROCESSABLE':
-      return deadLetter('GHL_UNPROCESSABLE', 'warn');
-    case 'BAD_RESPONSE':
-      return deadLetter('GHL_BAD_RESPONSE', 'error');
-    default: {
-      const unknownCode: never = error.code;
-      return unknownCode;
+    if (error.code === 'ABORTED') {
+      // Cut off by a forced shutdown: back to the queue at once for another worker. The PUT may have
+      // reached GHL, and repeating it is harmless (idempotent; the ordering guard was not raised).
+      return { kind: 'delay', untilMs: context.now, reason: 'SHUTDOWN', logLevel: 'warn' };
     }
+    return retryOrExhausted(context, error.code, http);
   }
+  const permanent = PERMANENT_FAILURES[error.code as Exclude<GhlErrorCode, RetryableCode>];
+  // A code the client calls permanent but this table does not know yet: dead-lettered loudly.
+  const { reason, logLevel } = permanent ?? { reason: 'GHL_BAD_RESPONSE', logLevel: 'error' };
+  return { kind: 'dead-letter', reason, logLevel, ...(http && { http }) };
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }
 
 /** `http`: the last answer GHL gave (a 5xx), kept in the dead letter; absent for timeouts and resets. */
 function retryOrExhausted(
   context: PolicyContext,
+  code: string,
   http: { status: number; body: unknown } | undefined,
 ): Decision {
   const allowed = Math.min(context.retry.attempts, context.jobAttempts ?? Number.POSITIVE_INFINITY);
   if (context.attemptsMade + 1 >= allowed) {
-    return { kind: 'dead-letter', reason: 'RETRIES_EXHAUSTED', severity: 'error', ...(http && { http }) };
+    return { kind: 'dead-letter', reason: 'RETRIES_EXHAUSTED', logLevel: 'error', ...(http && { http }) };
   }
-  return { kind: 'retry' };
+  return { kind: 'retry', code };
 }
 
-function delay(waitMs: number, reason: DelayReason, context: PolicyContext): Decision {
+function delay(
+  waitMs: number,
+  reason: DelayReason,
+  logLevel: LogLevel,
+  context: PolicyContext,
+): Extract<Decision, { kind: 'delay' }> {
   const wait = Math.max(0, waitMs);
-  return { kind: 'delay', untilMs: context.now + wait + jitterMs(wait, context.random), reason };
+  return { kind: 'delay', untilMs: context.now + wait + jitterMs(wait, context.random), reason, logLevel };
 }
 
 /**

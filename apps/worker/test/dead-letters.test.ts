@@ -4,7 +4,13 @@ import { waitFor } from '@closeloop/test-support';
 import { Queue, Worker } from 'bullmq';
 import { createRateBudget } from '../src/rate-budget.js';
 import { createTaskOrderGuard } from '../src/task-order-guard.js';
-import { DeadLetteredError, createTaskProcessor, type TaskUpdateResult } from '../src/task-worker.js';
+import {
+  DeadLetteredError,
+  createDecisionExecutor,
+  type TaskUpdateResult,
+} from '../src/decision-executor.js';
+import { createTaskProcessor } from '../src/task-processor.js';
+import { NO_OBSERVER } from '../src/task-worker-observer.js';
 import { Harness, eventFor, newTaskId, type HarnessOptions } from './harness.js';
 
 const opened: Harness[] = [];
@@ -37,16 +43,17 @@ async function runAndCrashAfterDeadLetter(h: Harness): Promise<void> {
   try {
     const token = 'worker-that-crashes';
     const job = await crashing.getNextJob(token);
+    const store = { deadLetters, redis: connection, prefix: h.prefix };
+    const budget = createRateBudget(connection, h.prefix, h.config.rateLimit);
     const processor = createTaskProcessor({
       config: h.config,
       ghl: h.ghlClient(),
-      redis: connection,
-      deadLetters,
+      store,
       guard: createTaskOrderGuard(connection, h.prefix, 5_000),
-      budget: createRateBudget(connection, h.prefix, h.config.rateLimit),
+      budget,
+      executor: createDecisionExecutor({ store, budget, logger: h.logger, observer: NO_OBSERVER }),
       logger: h.logger,
       random: Math.random,
-      isInterrupted: () => false,
     });
     await expect(processor(job, token)).rejects.toBeInstanceOf(DeadLetteredError);
     expect(await job.getState()).toBe('active');

@@ -55,12 +55,16 @@ describe('failure policy: 429 delays without spending an attempt', () => {
       kind: 'delay',
       untilMs: NOW + 2_000,
       reason: 'GHL_RATE_LIMITED',
+      logLevel: 'warn',
+      holdLocationMs: 2_000,
     });
     // Full jitter on top: a fifth of the wait at most (at least 250 ms of spread).
     expect(decide(failed(error), context({ random: () => 0.999_999 }))).toEqual({
       kind: 'delay',
       untilMs: NOW + 2_000 + 399,
       reason: 'GHL_RATE_LIMITED',
+      logLevel: 'warn',
+      holdLocationMs: 2_000,
     });
   });
 
@@ -74,6 +78,8 @@ describe('failure policy: 429 delays without spending an attempt', () => {
       kind: 'delay',
       untilMs: NOW + 10_000,
       reason: 'GHL_RATE_LIMITED',
+      logLevel: 'warn',
+      holdLocationMs: 10_000,
     });
   });
 
@@ -87,6 +93,8 @@ describe('failure policy: 429 delays without spending an attempt', () => {
       kind: 'delay',
       untilMs: NOW + DEFAULT_BURST_INTERVAL_MS,
       reason: 'GHL_RATE_LIMITED',
+      logLevel: 'warn',
+      holdLocationMs: DEFAULT_BURST_INTERVAL_MS,
     });
   });
 
@@ -100,6 +108,8 @@ describe('failure policy: 429 delays without spending an attempt', () => {
       kind: 'delay',
       untilMs: NOW + DAILY_LIMIT_PROBE_MS,
       reason: 'GHL_DAILY_LIMIT',
+      logLevel: 'warn',
+      holdLocationMs: DAILY_LIMIT_PROBE_MS,
     });
     const lateEvening = Date.parse('2026-11-28T23:40:00.000Z');
     expect(rateLimitWait({ dailyRemaining: 0 }, lateEvening)).toEqual({
@@ -124,6 +134,7 @@ describe('failure policy: 429 delays without spending an attempt', () => {
       kind: 'delay',
       untilMs: NOW + 1_500 + 150,
       reason: 'RATE_BUDGET',
+      logLevel: 'info',
     });
   });
 
@@ -132,14 +143,16 @@ describe('failure policy: 429 delays without spending an attempt', () => {
       kind: 'delay',
       untilMs: NOW + 500,
       reason: 'TASK_BUSY',
+      logLevel: 'info',
     });
   });
 
-  it('When shutdown cut the call off, then the job goes back to the queue at once without spending an attempt', () => {
-    expect(decide({ kind: 'interrupted' }, context())).toEqual({
+  it('When shutdown cancelled the call (ABORTED), then the job goes back to the queue at once without spending an attempt', () => {
+    expect(decide(failed(ghlError('ABORTED')), context({ attemptsMade: 7 }))).toEqual({
       kind: 'delay',
       untilMs: NOW,
       reason: 'SHUTDOWN',
+      logLevel: 'warn',
     });
   });
 });
@@ -153,8 +166,9 @@ describe('failure policy: transient failures are retried, then dead-lettered RET
     ['a connection error', ghlError('NETWORK')],
     ["an error that is not GHL's (e.g. Redis)", new Error('Connection is closed.')],
   ])('When the call failed with %s before the last attempt, then it is retried', (_label, error) => {
-    expect(decide(failed(error), context({ attemptsMade: 0 }))).toEqual({ kind: 'retry' });
-    expect(decide(failed(error), context({ attemptsMade: 6 }))).toEqual({ kind: 'retry' });
+    const code = error instanceof GhlError ? error.code : 'Error';
+    expect(decide(failed(error), context({ attemptsMade: 0 }))).toEqual({ kind: 'retry', code });
+    expect(decide(failed(error), context({ attemptsMade: 6 }))).toEqual({ kind: 'retry', code });
   });
 
   it('When the RETRY_ATTEMPTS-th attempt fails, then the job is dead-lettered RETRIES_EXHAUSTED with the last answer', () => {
@@ -162,13 +176,13 @@ describe('failure policy: transient failures are retried, then dead-lettered RET
     expect(decide(failed(error), context({ attemptsMade: 7 }))).toEqual({
       kind: 'dead-letter',
       reason: 'RETRIES_EXHAUSTED',
-      severity: 'error',
+      logLevel: 'error',
       http: { status: 503, body: { statusCode: 503, message: 'down' } },
     });
     expect(decide(failed(ghlError('TIMEOUT')), context({ attemptsMade: 7 }))).toEqual({
       kind: 'dead-letter',
       reason: 'RETRIES_EXHAUSTED',
-      severity: 'error',
+      logLevel: 'error',
     });
   });
 
@@ -176,6 +190,7 @@ describe('failure policy: transient failures are retried, then dead-lettered RET
     const retry = { ...RETRY, attempts: 3 };
     expect(decide(failed(ghlError('NETWORK')), context({ retry, attemptsMade: 1 }))).toEqual({
       kind: 'retry',
+      code: 'NETWORK',
     });
     expect(decide(failed(ghlError('NETWORK')), context({ retry, attemptsMade: 2 }))).toMatchObject({
       kind: 'dead-letter',
@@ -200,12 +215,12 @@ describe('failure policy: permanent refusals are dead-lettered at once', () => {
     ['BAD_REQUEST', 409, 'GHL_BAD_REQUEST', 'warn'],
   ] as const)(
     "When GHL answers %s (%i), then the job is dead-lettered %s with GHL's status and body",
-    (code, status, reason, severity) => {
+    (code, status, reason, logLevel) => {
       const body = { statusCode: status, message: ['completed must be a boolean value'], error: 'x' };
       expect(decide(failed(ghlError(code, status, body)), context())).toEqual({
         kind: 'dead-letter',
         reason,
-        severity,
+        logLevel,
         http: { status, body },
       });
     },
@@ -216,21 +231,21 @@ describe('failure policy: permanent refusals are dead-lettered at once', () => {
     expect(decide(failed(ghlError('UNAUTHORIZED', 401, body)), context())).toEqual({
       kind: 'dead-letter',
       reason: 'GHL_UNAUTHORIZED',
-      severity: 'error',
+      logLevel: 'error',
       http: { status: 401, body },
     });
   });
 
   it('When there is no token for the location (nothing sent), then the job is dead-lettered NO_CREDENTIALS as an error', () => {
-    expect(decide(failed(ghlError('UNAUTHORIZED')), context())).toEqual({
+    expect(decide(failed(ghlError('NO_CREDENTIALS')), context())).toEqual({
       kind: 'dead-letter',
       reason: 'NO_CREDENTIALS',
-      severity: 'error',
+      logLevel: 'error',
     });
     expect(decide({ kind: 'no-location', message: 'no default' }, context())).toEqual({
       kind: 'dead-letter',
       reason: 'NO_CREDENTIALS',
-      severity: 'error',
+      logLevel: 'error',
     });
   });
 
@@ -238,7 +253,7 @@ describe('failure policy: permanent refusals are dead-lettered at once', () => {
     expect(decide(failed(ghlError('BAD_RESPONSE', 200)), context())).toEqual({
       kind: 'dead-letter',
       reason: 'GHL_BAD_RESPONSE',
-      severity: 'error',
+      logLevel: 'error',
       http: { status: 200, body: undefined },
     });
   });
@@ -247,8 +262,34 @@ describe('failure policy: permanent refusals are dead-lettered at once', () => {
     expect(decide({ kind: 'invalid-job', message: 'v: expected 1' }, context())).toEqual({
       kind: 'dead-letter',
       reason: 'INVALID_JOB',
-      severity: 'warn',
+      logLevel: 'warn',
     });
+  });
+
+  it('When the client refuses to send an id (INVALID_REQUEST), then the job is dead-lettered INVALID_JOB', () => {
+    expect(decide(failed(ghlError('INVALID_REQUEST')), context())).toEqual({
+      kind: 'dead-letter',
+      reason: 'INVALID_JOB',
+      logLevel: 'warn',
+    });
+  });
+
+  it('When the client calls a failure retryable, then the policy retries it whatever the code, and when not, never', () => {
+    const retryableServerError = ghlError('SERVER_ERROR', 503);
+    expect(retryableServerError.retryable).toBe(true);
+    expect(decide(failed(retryableServerError), context())).toMatchObject({ kind: 'retry' });
+    for (const code of [
+      'BAD_REQUEST',
+      'UNAUTHORIZED',
+      'FORBIDDEN',
+      'NOT_FOUND',
+      'UNPROCESSABLE',
+      'BAD_RESPONSE',
+      'NO_CREDENTIALS',
+      'INVALID_REQUEST',
+    ] as const) {
+      expect(decide(failed(ghlError(code)), context())).toMatchObject({ kind: 'dead-letter' });
+    }
   });
 
   it('When the job stalled too often, then it is dead-lettered STALLED_REPEATEDLY', () => {

@@ -17,6 +17,7 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadConfig, type WorkerConfig } from '../src/config.js';
 import { createLogger, type Logger } from '../src/logger.js';
+import type { TaskWorkerObserver } from '../src/task-worker-observer.js';
 import { createTaskWorker, type TaskUpdateResult, type TaskWorker } from '../src/task-worker.js';
 
 export const LOC_A = 'locA0000000000000001';
@@ -177,12 +178,13 @@ export class Harness {
     return client;
   }
 
-  startWorker(config: WorkerConfig = this.config): TaskWorker {
+  startWorker(config: WorkerConfig = this.config, observer?: TaskWorkerObserver): TaskWorker {
     this.taskWorker = createTaskWorker({
       config,
       ghl: this.ghlClient(config),
       logger: this.logger,
       connection: this.connection(),
+      ...(observer && { observer }),
     });
     return this.taskWorker;
   }

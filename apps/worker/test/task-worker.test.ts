@@ -439,3 +439,44 @@ describe('task worker: ordering guard', () => {
     expect((await h.reload(newer)).attemptsMade).toBe(1);
   });
 });
+
+describe('task worker: one log line and one observer call per job outcome', () => {
+  it('When a job is delayed by a 429, retried after a 503 and then completes, then each outcome is one line with jobId, locationId, outcome, reason or code, status, attempts and ms, and one observer call', async () => {
+    const taskId = newTaskId();
+    const h = await harness({ startWorker: false, tasks: [{ id: taskId }] });
+    const seen: string[] = [];
+    h.startWorker(h.config, {
+      onJobCompleted: (outcome) => seen.push(`completed:${outcome}`),
+      onJobDelayed: (reason) => seen.push(`delayed:${reason}`),
+      onJobRetried: (code) => seen.push(`retried:${code}`),
+      onJobDeadLettered: (reason) => seen.push(`dead-lettered:${reason}`),
+    });
+    await h.sandbox.control.injectFault({ status: 429, headers: { 'retry-after': '0' }, taskId, count: 1 });
+    const job = await h.enqueue(eventFor(taskId));
+    await waitFor(async () => (await putCalls(h, taskId)).length === 1, { description: 'the 429' });
+    await h.sandbox.control.injectFault({ status: 503, taskId, count: 1 });
+
+    expect(await h.finished(job)).toEqual({ taskId, completed: true, status: 200 });
+
+    const lines = h.logs.filter((l) => l.jobId === job.id && l.level >= 30 && l.outcome !== undefined);
+    // The location is held back for whole seconds after the 429, so the job may also meet its own
+    // spent budget once or twice on the way: a delay of its own, logged and observed as such.
+    const budgetDelays = lines.filter((l) => l.reason === 'RATE_BUDGET');
+    expect(budgetDelays.every((l) => l.outcome === 'delayed')).toBe(true);
+    expect(seen.filter((s) => s === 'delayed:RATE_BUDGET')).toHaveLength(budgetDelays.length);
+    const others = lines.filter((l) => l.reason !== 'RATE_BUDGET');
+    expect(others.map((l) => [l.outcome, l.reason ?? l.code, l.status])).toEqual([
+      ['delayed', 'GHL_RATE_LIMITED', 429],
+      ['retrying', 'SERVER_ERROR', 503],
+      ['completed', undefined, 200],
+    ]);
+    for (const line of lines) {
+      expect(line).toMatchObject({ locationId: LOC_A, attempts: expect.any(Number), ms: expect.any(Number) });
+    }
+    expect(seen.filter((s) => s !== 'delayed:RATE_BUDGET')).toEqual([
+      'delayed:GHL_RATE_LIMITED',
+      'retried:SERVER_ERROR',
+      'completed:updated',
+    ]);
+  });
+});

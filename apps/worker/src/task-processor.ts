@@ -1,0 +1,212 @@
+import type { GhlClient, GhlResponse, Task } from '@closeloop/ghl';
+import {
+  TaskUpdateJob,
+  clearDeadLetterAfterSuccess,
+  completedFor,
+  type DeadLetterStore,
+} from '@closeloop/queue';
+import type { WorkerConfig } from './config.js';
+import type { DecisionExecutor, Failure, JobRun, TaskJob, TaskUpdateResult } from './decision-executor.js';
+import { MAX_STALLS, decide, type Outcome, type PolicyContext } from './failure-policy.js';
+import type { Logger } from './logger.js';
+import type { RateBudget } from './rate-budget.js';
+import type { TaskOrderGuard } from './task-order-guard.js';
+
+export interface ProcessorDeps {
+  config: WorkerConfig;
+  ghl: GhlClient;
+  store: DeadLetterStore;
+  guard: TaskOrderGuard;
+  budget: RateBudget;
+  executor: DecisionExecutor;
+  logger: Logger;
+  random: () => number;
+  /** Aborted by the task worker on a forced shutdown: cuts the GHL calls in flight. */
+  signal?: AbortSignal;
+}
+
+export type TaskProcessor = (job: TaskJob, token?: string) => Promise<TaskUpdateResult>;
+
+/** A job that can be sent: its event, resolved to a location, and the ids of the task. */
+interface Target {
+  data: TaskUpdateJob;
+  locationId: string;
+  contactId: string;
+  taskId: string;
+  occurredAtMs: number;
+}
+
+/** Why a step stops the job; the failure policy turns it into a decision. */
+type Stop = { outcome: Exclude<Outcome, { kind: 'success' }>; failure: Failure };
+type Step<T> = { ok: true; value: T } | ({ ok: false } & Stop);
+
+/**
+ * The per-job logic, in the order it happens: parse → guard → budget → call → commit. Each step is
+ * one function below; a step that stops the job hands its outcome to the failure policy, and the
+ * executor carries out the decision. Exported so tests can run it on a job fetched by hand.
+ */
+export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
+  const { executor } = deps;
+  const stop = (run: JobRun, stopped: Stop): Promise<never> => {
+    const decision = decide(stopped.outcome, policyContext(run.job, deps));
+    if (decision.kind === 'done') throw new Error(`the policy answered done to ${stopped.outcome.kind}`);
+    return executor.carryOut(run, decision, stopped.failure);
+  };
+
+  return async (job, token) => {
+    if (job.id === undefined) throw new Error('BullMQ handed over a job without an id');
+    const run: JobRun = { job, jobId: job.id, token, locationId: undefined, startedAt: Date.now() };
+
+    const parsed = parse(job, deps);
+    if (!parsed.ok) return stop(run, parsed);
+    const target = parsed.value;
+    run.locationId = target.locationId;
+    deps.logger.debug(
+      {
+        jobId: run.jobId,
+        locationId: target.locationId,
+        type: target.data.event.type,
+        ticket: target.data.event.ticket,
+        contactId: target.contactId,
+        taskId: target.taskId,
+      },
+      'job started',
+    );
+
+    const guarded = await guard(target, run, deps);
+    if (!guarded.ok) return stop(run, guarded);
+    if (guarded.value !== 'go') return executor.completed(run, guarded.value);
+
+    let committed = false;
+    let stopped: Stop;
+    try {
+      const budget = await takeBudget(target, deps);
+      if (!budget.ok) {
+        stopped = budget;
+      } else {
+        const response = await call(target, deps);
+        const result = await commit(target, response, run, deps);
+        committed = true;
+        return executor.completed(run, result);
+      }
+    } catch (error) {
+      stopped = { outcome: { kind: 'failed', error }, failure: { error } };
+    } finally {
+      if (!committed) await deps.guard.release(target.taskId, run.jobId);
+    }
+    return stop(run, stopped);
+  };
+}
+
+/** parse: a v1 job the worker may run (data, stall count, a location to take the token from). */
+function parse(job: TaskJob, deps: ProcessorDeps): Step<Target> {
+  const parsed = TaskUpdateJob.safeParse(job.data);
+  if (!parsed.success) {
+    // zod's paths and messages only: the values may be personal data.
+    const message = parsed.error.issues
+      .slice(0, 10)
+      .map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`)
+      .join('; ');
+    return {
+      ok: false,
+      outcome: { kind: 'invalid-job', message },
+      failure: { message: `invalid job data: ${message}` },
+    };
+  }
+  if (job.stalledCounter > MAX_STALLS) {
+    return {
+      ok: false,
+      outcome: { kind: 'stalled-repeatedly', stalls: job.stalledCounter },
+      failure: { message: `the job stalled ${job.stalledCounter} times (limit ${MAX_STALLS})` },
+    };
+  }
+  const data = parsed.data;
+  const locationId = data.event.ghl.locationId ?? deps.config.ghl.defaultLocationId;
+  if (locationId === undefined) {
+    const message = 'the job names no location and several locations are configured (no GHL_LOCATION_ID)';
+    return { ok: false, outcome: { kind: 'no-location', message }, failure: { message } };
+  }
+  const { contactId, taskId } = data.event.ghl;
+  return {
+    ok: true,
+    value: { data, locationId, contactId, taskId, occurredAtMs: Date.parse(data.event.occurredAt) },
+  };
+}
+
+/**
+ * guard: one event per task at a time, and never an older one over a newer (task-order-guard.ts).
+ * 'go' holds the task's lock; a stale event completes here without calling GHL.
+ */
+async function guard(
+  target: Target,
+  run: JobRun,
+  deps: ProcessorDeps,
+): Promise<Step<'go' | TaskUpdateResult>> {
+  const begin = await deps.guard.begin(target.taskId, target.occurredAtMs, run.jobId);
+  if (begin.kind === 'busy') {
+    return {
+      ok: false,
+      outcome: { kind: 'task-busy', msBeforeNext: begin.msBeforeNext },
+      failure: { message: 'task busy' },
+    };
+  }
+  if (begin.kind === 'go') return { ok: true, value: 'go' };
+  await clearDeadLetterAfterSuccess(deps.store, run.jobId, history(run.job));
+  return {
+    ok: true,
+    value: {
+      skipped: 'STALE_EVENT',
+      taskId: target.taskId,
+      lastAppliedAt: new Date(begin.lastAppliedMs).toISOString(),
+    },
+  };
+}
+
+/** budget: one request from the location's budget shared by all workers (rate-budget.ts). */
+async function takeBudget(target: Target, deps: ProcessorDeps): Promise<Step<void>> {
+  const take = await deps.budget.take(target.locationId);
+  if (take.ok) return { ok: true, value: undefined };
+  return {
+    ok: false,
+    outcome: { kind: 'rate-budget-spent', msBeforeNext: take.msBeforeNext },
+    failure: { message: 'rate budget spent' },
+  };
+}
+
+/** call: the PUT; cut off with GhlError ABORTED when the task worker's signal aborts. */
+function call(target: Target, deps: ProcessorDeps): Promise<GhlResponse<Task>> {
+  return deps.ghl.completeTask({
+    locationId: target.locationId,
+    contactId: target.contactId,
+    taskId: target.taskId,
+    completed: completedFor(target.data.event.type),
+    signal: deps.signal,
+  });
+}
+
+/** commit: raise the task's ordering marker, release its lock, leave no dead letter behind. */
+async function commit(
+  target: Target,
+  response: GhlResponse<Task>,
+  run: JobRun,
+  deps: ProcessorDeps,
+): Promise<TaskUpdateResult> {
+  await deps.guard.commit(target.taskId, target.occurredAtMs, run.jobId);
+  await clearDeadLetterAfterSuccess(deps.store, run.jobId, history(run.job));
+  return { taskId: target.taskId, completed: response.data.completed, status: response.status };
+}
+
+/** What may exist from earlier runs: a dead letter (it ran before), first-attempt bookkeeping (it was retried). */
+function history(job: TaskJob): { ranBefore: boolean; retriedBefore: boolean } {
+  return { ranBefore: job.attemptsStarted > 1, retriedBefore: job.attemptsMade > 0 };
+}
+
+function policyContext(job: TaskJob, deps: ProcessorDeps): PolicyContext {
+  return {
+    attemptsMade: job.attemptsMade,
+    jobAttempts: job.opts.attempts,
+    retry: deps.config.retry,
+    now: Date.now(),
+    random: deps.random,
+  };
+}
