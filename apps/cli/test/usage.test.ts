@@ -92,8 +92,9 @@ describe('closeloop usage', () => {
       expect(run.stderr).toContain('Redis at redis://:***@127.0.0.1:');
       expect(run.stderr).toContain('is unreachable (');
       expect(run.stderr).not.toContain('s3cret-pass');
-      // A refused connection is known at once; the command's connect deadline (5 s) bounds the rest.
-      expect(run.ms - (baseline?.ms ?? 0)).toBeLessThan(CONNECT_DEADLINE_MS);
+      // A refused connection is known at once; the connect deadline (5 s) bounds it even on a busy
+      // machine, plus the command's bounded exit.
+      expect(run.ms - (baseline?.ms ?? 0)).toBeLessThan(CONNECT_DEADLINE_MS + 2_000);
     }
   });
 
