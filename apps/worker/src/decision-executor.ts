@@ -60,10 +60,13 @@ export interface DecisionExecutor {
   completed(run: JobRun, result: TaskUpdateResult): TaskUpdateResult;
   /** Always throws, as BullMQ expects of a job that did not complete. */
   carryOut(run: JobRun, decision: Exclude<Decision, { kind: 'done' }>, failure: Failure): Promise<never>;
+  /** True for an error this executor already logged as the job's outcome (a retry it decided). */
+  reported(error: unknown): boolean;
 }
 
 export function createDecisionExecutor(deps: ExecutorDeps): DecisionExecutor {
   const { store, budget, logger, observer } = deps;
+  const reported = new WeakSet<object>();
   const fields = (run: JobRun, outcome: string, extra: Record<string, unknown>) => ({
     jobId: run.jobId,
     locationId: run.locationId,
@@ -74,6 +77,7 @@ export function createDecisionExecutor(deps: ExecutorDeps): DecisionExecutor {
   });
 
   return {
+    reported: (error) => typeof error === 'object' && error !== null && reported.has(error),
     completed(run, result) {
       if ('skipped' in result) {
         logger.info(
@@ -118,6 +122,7 @@ export function createDecisionExecutor(deps: ExecutorDeps): DecisionExecutor {
             'attempt failed; retrying with backoff',
           );
           observer.onJobRetried(decision.code);
+          reported.add(error);
           throw error;
         }
         case 'dead-letter': {

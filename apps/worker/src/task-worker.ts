@@ -70,13 +70,14 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
   const budget = createRateBudget(connection, prefix, config.rateLimit);
   const calls = new AbortController();
 
+  const executor = createDecisionExecutor({ store, budget, logger, observer: deps.observer ?? NO_OBSERVER });
   const processor = createTaskProcessor({
     config,
     ghl: deps.ghl,
     store,
     guard,
     budget,
-    executor: createDecisionExecutor({ store, budget, logger, observer: deps.observer ?? NO_OBSERVER }),
+    executor,
     logger,
     random,
     signal: calls.signal,
@@ -100,12 +101,17 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
     logger.warn({ jobId }, 'job stalled (its worker stopped or lost the lock); it runs again'),
   );
   worker.on('failed', (job, error) => {
-    // The processor logs every outcome it decides; only BullMQ's own verdicts (e.g. "job stalled
-    // more than allowable limit") are left to report here: no dead letter exists for them.
-    if (error instanceof UnrecoverableError && !(error instanceof DeadLetteredError)) {
-      logger.error(
-        { jobId: job?.id, outcome: 'failed', attempts: job?.attemptsMade, error: error.message },
-        'job failed by BullMQ without a dead letter',
+    // The executor logs every outcome it decides. Left to report here: BullMQ's own verdicts (e.g.
+    // "job stalled more than allowable limit", no dead letter exists for them), and errors raised
+    // while carrying a decision out (Redis failing mid-job), which BullMQ retries with backoff.
+    if (error instanceof DeadLetteredError || executor.reported(error)) return;
+    const fields = { jobId: job?.id, attempts: job?.attemptsMade, error: error.message };
+    if (error instanceof UnrecoverableError) {
+      logger.error({ ...fields, outcome: 'failed' }, 'job failed by BullMQ without a dead letter');
+    } else {
+      logger.warn(
+        { ...fields, outcome: 'retrying', code: error.name },
+        'attempt failed; retrying with backoff',
       );
     }
   });
