@@ -398,7 +398,8 @@ async function previewPurge(queues: DeadLetterQueues, id: string): Promise<Purge
 }
 
 /**
- * One replay, in an order that survives an interruption at any point: the job is sent back first,
+ * One replay (docs/bullmq.md, "A replay that cannot lose the event"), in an order that survives an
+ * interruption at any point: the job is sent back first,
  * and the dead letter is removed only once the job exists again — and only if it is still the letter
  * read here (`REMOVE_DEAD_LETTER_IF_UNCHANGED`), so that a replayed job that failed again at once
  * keeps the worker's new letter. Interrupted in between, both exist; a rerun finds the job queued
@@ -415,9 +416,9 @@ async function replayOne(queues: DeadLetterQueues, id: string): Promise<ReplayOu
   if (original && state === 'failed') {
     // Both counters reset: the worker's policy counts attempts from attemptsMade, and an exhausted
     // job retried without the reset would fail again at once (docs/bullmq.md, "Retrying a failed job").
-    // retry() leaves BullMQ's stall counter (`stc`) alone, and the worker dead-letters a job whose
-    // counter is past MAX_STALLS before calling GHL: a STALLED_REPEATEDLY letter would come straight
-    // back. Reset first, while the job is failed and no worker can touch it; interrupted here, the
+    // retry() leaves BullMQ's stall counter (`stc`) alone (docs/bullmq.md, "The stall counter is not
+    // reset"), and the worker dead-letters a job whose counter is past MAX_STALLS before calling GHL:
+    // a STALLED_REPEATEDLY letter would come straight back. Reset first, while the job is failed and no worker can touch it; interrupted here, the
     // job is still failed and its letter still there for a rerun.
     await queues.redis.hdel(queues.taskUpdates.toKey(id), 'stc');
     await original.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
