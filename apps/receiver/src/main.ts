@@ -1,7 +1,7 @@
 import { requireConfig, run } from '@closeloop/runtime';
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { startReceiver } from './server.js';
+import { REQUEST_DRAIN_GRACE_MS, startReceiver } from './server.js';
 
 /**
  * `pnpm start:receiver`: configured only by the environment (docs/contracts.md). SIGTERM/SIGINT →
@@ -11,4 +11,12 @@ import { startReceiver } from './server.js';
 const config = requireConfig('receiver', loadConfig(process.env));
 const logger = createLogger(config.logLevel, undefined, config.logFormat);
 
-run({ name: 'receiver', logger, start: () => startReceiver(config, { logger }) });
+/** Beyond the drain of requests in flight, the time closing the queues and Redis may take. */
+const CLOSE_MARGIN_MS = 5_000;
+
+run({
+  name: 'receiver',
+  logger,
+  shutdownTimeoutMs: REQUEST_DRAIN_GRACE_MS + CLOSE_MARGIN_MS,
+  start: () => startReceiver(config, { logger }),
+});

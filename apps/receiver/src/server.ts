@@ -14,6 +14,9 @@ import { ReceiverMetrics, measureRequests } from './metrics.js';
 import { assignRequestContext } from './request-context.js';
 import { createWebhookSources } from './webhook-sources.js';
 
+/** How long close() lets requests in flight finish before cutting their connections, by default. */
+export const REQUEST_DRAIN_GRACE_MS = 10_000;
+
 export interface RunningReceiver {
   /** The webhook listener: http://host:port, with 127.0.0.1 when listening on every interface. */
   readonly url: string;
@@ -118,7 +121,7 @@ export async function startReceiver(
       close: () => {
         closing ??= (async () => {
           // The admin listener closes in closeQueues: a scrape during the drain still answers.
-          await stopServer(server, options.shutdownGraceMs ?? 10_000);
+          await stopServer(server, options.shutdownGraceMs ?? REQUEST_DRAIN_GRACE_MS);
           await closeQueues();
           logger.info('receiver closed');
         })();
