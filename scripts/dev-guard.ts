@@ -10,28 +10,13 @@
  *   node --import tsx scripts/dev-guard.ts <lock file>
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { GUARD_READY, STOP_TIMEOUT_MS, type GuardMessage } from './dev-guard-protocol.js';
+import { GUARD_READY, STOP_TIMEOUT_MS, isAlive, type GuardMessage } from './dev-guard-protocol.js';
 
 const lockFile = process.argv[2];
 const watched = new Map<number, { name: string; tier: number }>();
 
 function log(message: string): void {
   process.stdout.write(`[dev] ${message}\n`);
-}
-
-/** Alive and not a zombie (a zombie is gone, it only waits for its parent to read its status). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true; // no /proc (macOS): kill(pid, 0) is all there is
-  }
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {

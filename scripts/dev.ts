@@ -42,7 +42,7 @@ import {
 } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
-import { GUARD_READY, STOP_TIMEOUT_MS, type GuardMessage } from './dev-guard-protocol.js';
+import { GUARD_READY, STOP_TIMEOUT_MS, isAlive, type GuardMessage } from './dev-guard-protocol.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DATA_DIR = resolve(process.env.CLOSELOOP_DEV_DIR || join(ROOT, '.data'));
@@ -98,20 +98,6 @@ function log(message: string): void {
 function fail(lines: string[]): never {
   process.stderr.write(lines.map((line) => `[dev] ${line}\n`).join(''));
   process.exit(1);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true; // no /proc (macOS): kill(pid, 0) is all there is
-  }
 }
 
 /** What /proc says about a process, when there is a /proc to ask. */

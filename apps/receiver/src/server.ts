@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEAD_LETTER_QUEUE, openTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
-import { startOpsServer, type OpsServer } from '@closeloop/runtime';
+import { listenOn, startOpsServer, stopHttpServer, type OpsServer } from '@closeloop/runtime';
 import { Queue } from 'bullmq';
 import express from 'express';
 import type { Logger } from 'pino';
@@ -83,7 +83,7 @@ export async function startReceiver(
     const app = createApp({ config, producer, logger, metrics });
     const server = createServer(app);
     server.on('clientError', answerMalformedRequest);
-    await startListening(server, config.port, config.host);
+    await listenOn(server, config.port, config.host);
     admin = await startOpsServer({
       ...config.adminListener,
       logger,
@@ -121,7 +121,7 @@ export async function startReceiver(
       close: () => {
         closing ??= (async () => {
           // The admin listener closes in closeQueues: a scrape during the drain still answers.
-          await stopServer(server, options.shutdownGraceMs ?? REQUEST_DRAIN_GRACE_MS);
+          await stopHttpServer(server, options.shutdownGraceMs ?? REQUEST_DRAIN_GRACE_MS);
           await closeQueues();
           logger.info('receiver closed');
         })();
@@ -173,32 +173,6 @@ function watchRedis(producer: TaskUpdateProducer, config: ReceiverConfig, logger
     clearTimeout(notice);
   });
   return () => clearTimeout(notice);
-}
-
-function startListening(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/**
- * server.close() stops accepting and closes idle keep-alive sockets once (Node ≥ 19); sockets that
- * go idle after their response are closed by the polling, and after the grace period everything is.
- */
-function stopServer(server: Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const idle = setInterval(() => server.closeIdleConnections(), 50);
-    const force = setTimeout(() => server.closeAllConnections(), graceMs);
-    server.close(() => {
-      clearInterval(idle);
-      clearTimeout(force);
-      resolve();
-    });
-  });
 }
 
 /**

@@ -5,3 +5,4 @@ export * from './logger.js';
 export * from './lifecycle.js';
 export * from './metrics.js';
 export * from './ops-server.js';
+export * from './http-server.js';

@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { listenOn, stopHttpServer } from './http-server.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 
 /**
@@ -138,7 +139,7 @@ export async function startOpsServer(options: StartOpsServerOptions): Promise<Op
   };
 
   const server = createServer(handle);
-  await listen(server, options.port, options.host);
+  await listenOn(server, options.port, options.host);
   const port = (server.address() as AddressInfo).port;
   const host = ['0.0.0.0', '::', ''].includes(options.host) ? '127.0.0.1' : options.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -147,7 +148,7 @@ export async function startOpsServer(options: StartOpsServerOptions): Promise<Op
   return {
     url,
     port,
-    close: () => (closing ??= stopServer(server, options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS)),
+    close: () => (closing ??= stopHttpServer(server, options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS)),
   };
 }
 
@@ -190,30 +191,4 @@ function sendError(
   headers: Record<string, string> = {},
 ): void {
   sendJson(res, STATUS_OF[code], { error: { code, message } }, headers);
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/**
- * server.close() stops accepting and closes idle keep-alive sockets once (Node ≥ 19); sockets that go
- * idle after their response are closed by the polling, and after the grace period every one is.
- */
-function stopServer(server: Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const idle = setInterval(() => server.closeIdleConnections(), 50);
-    const force = setTimeout(() => server.closeAllConnections(), graceMs);
-    server.close(() => {
-      clearInterval(idle);
-      clearTimeout(force);
-      resolve();
-    });
-  });
 }
