@@ -77,6 +77,8 @@ const config = expectConfig(
     QUEUE_PREFIX: prefix,
     PORT: '0',
     HOST: '127.0.0.1',
+    // A free port: the default 3001 may be taken by a running `pnpm dev`.
+    ADMIN_PORT: '0',
     WEBHOOK_SECRET: secret,
     LOG_LEVEL: logLevel,
   }),
