@@ -83,7 +83,18 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
     signal: calls.signal,
   });
 
-  const worker = new Worker<unknown, TaskUpdateResult>(TASK_UPDATES_QUEUE, processor, {
+  // Counted so a shutdown during a Redis outage knows whether anything is left to drain.
+  let jobsInFlight = 0;
+  const countedProcessor: typeof processor = async (job, token) => {
+    jobsInFlight += 1;
+    try {
+      return await processor(job, token);
+    } finally {
+      jobsInFlight -= 1;
+    }
+  };
+
+  const worker = new Worker<unknown, TaskUpdateResult>(TASK_UPDATES_QUEUE, countedProcessor, {
     connection,
     prefix,
     concurrency: config.concurrency,
@@ -117,8 +128,32 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
   });
 
   const close = async (timeoutMs: number): Promise<boolean> => {
+    const deadline = Date.now() + timeoutMs;
+    // BullMQ 6.7.0's graceful close interrupts the blocking fetch (BZPOPMIN) by disconnecting the
+    // blocking connection and waiting for its 'end' event (worker.js `whenCurrentJobsFinished`,
+    // redis-connection.js `disconnect`). A connection that lost Redis and waits to reconnect
+    // (ioredis status 'reconnecting', no socket) never emits 'end': ioredis' `disconnect()` only
+    // cancels its retry timer, so the close, and the shutdown, waited forever. Open upstream:
+    // https://github.com/taskforcesh/bullmq/issues/4656 (same await, via pause: #4065; fix
+    // proposed in https://github.com/taskforcesh/bullmq/pull/4676). It happens after every Redis
+    // restart, until that connection's next retry (up to 2 s, packages/queue connection.ts), and
+    // for the whole of an outage. So the graceful close starts only once that connection is live.
+    // Without a job in flight there is nothing to wait for.
+    const blockingLive = await untilBlockingConnectionLive(worker, jobsInFlight === 0 ? 0 : timeoutMs);
+    if (!blockingLive) {
+      // Redis is still away. Without a job in flight nothing is lost by not waiting for it; with
+      // some, the drain window is over. `close(true)` skips the wait above (and the jobs).
+      const nothingInFlight = jobsInFlight === 0;
+      if (!nothingInFlight) {
+        logger.warn({ timeoutMs }, 'shutdown: Redis still unreachable; interrupting the jobs in flight');
+        calls.abort();
+      }
+      await settlesWithin(worker.close(true), SETTLE_AFTER_CANCEL_MS);
+      await deadLetters.close();
+      return nothingInFlight;
+    }
     const closing = worker.close();
-    let finishedInTime = await settlesWithin(closing, timeoutMs);
+    let finishedInTime = await settlesWithin(closing, Math.max(0, deadline - Date.now()));
     let cancelled = false;
     if (!finishedInTime) {
       // `worker.close(true)` would not help here: in BullMQ 6.7.0 a second close() returns the first
@@ -136,6 +171,36 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
   };
 
   return { worker, deadLetters, close };
+}
+
+/**
+ * ioredis states in which the connection has no socket to close, so `disconnect()` emits no 'end'
+ * (ioredis Redis.js `disconnect`; 'connecting': the socket may not exist yet).
+ */
+const SOCKETLESS_STATES = new Set(['reconnecting', 'connecting']);
+
+/**
+ * Resolves true when the worker's blocking connection has a socket BullMQ can close (at once, or
+ * once it reconnects within `withinMs`), false when it still has none by then.
+ */
+async function untilBlockingConnectionLive(
+  worker: Worker<unknown, TaskUpdateResult>,
+  withinMs: number,
+): Promise<boolean> {
+  const client = await worker.getBackend().blockingClient;
+  if (!client || !SOCKETLESS_STATES.has(client.status)) return true;
+  if (withinMs <= 0) return false;
+  return new Promise<boolean>((resolve) => {
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      client.removeListener('ready', onReady);
+      resolve(false);
+    }, withinMs);
+    client.once('ready', onReady);
+  });
 }
 
 /** Settles true when `promise` does within `ms`; never rejects (a failed close is logged by BullMQ's error event). */
