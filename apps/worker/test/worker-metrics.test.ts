@@ -403,7 +403,7 @@ describe('the worker process on METRICS_PORT', () => {
     }
   });
 
-  it('When Redis is stopped, then /readyz answers 503 within its deadline, /healthz stays 200 and /metrics still answers with queue_metrics_up 0', async () => {
+  it('When Redis is stopped, then /readyz answers 503 within its deadline, /healthz stays 200 and /metrics still answers with queue_metrics_up 0; once it is back, SIGTERM drains: exit 0, clean', async () => {
     const worker = await start();
     await waitFor(async () => (await fetch(`${worker.baseUrl}/readyz`)).status === 200, {
       description: '/readyz to be 200',
@@ -426,5 +426,11 @@ describe('the worker process on METRICS_PORT', () => {
     await waitFor(async () => (await fetch(`${worker.baseUrl}/readyz`)).status === 200, {
       description: '/readyz to be 200 again once Redis is back',
     });
+
+    // Right after the restart the worker's blocking connection may still wait for its next retry;
+    // the drain must not wait for it (apps/worker/test/shutdown-after-outage.test.ts).
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    expect(worker.output()).toMatch(/"clean":true,"msg":"worker stopped"/);
   });
 });
