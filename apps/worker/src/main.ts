@@ -89,6 +89,12 @@ run({
 });
 
 async function quitRedis(connection: Redis): Promise<void> {
+  // During an outage QUIT would wait in the offline queue (behind commands of jobs interrupted by
+  // the shutdown) for a Redis that may not come back; there is nothing left to flush politely.
+  if (connection.status !== 'ready') {
+    connection.disconnect();
+    return;
+  }
   try {
     await connection.quit();
   } catch {

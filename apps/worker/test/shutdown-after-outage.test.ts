@@ -67,12 +67,15 @@ async function untilReady(worker: WorkerProcess): Promise<void> {
   });
 }
 
-/** SIGTERM, then the exit code, or 'still running' when the process has not exited within DRAIN_BOUND_MS. */
-async function terminate(worker: WorkerProcess): Promise<number | null | 'still running'> {
+/** SIGTERM, then the exit code, or 'still running' when the process has not exited within `boundMs`. */
+async function terminate(
+  worker: WorkerProcess,
+  boundMs = DRAIN_BOUND_MS,
+): Promise<number | null | 'still running'> {
   worker.child.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
   const bound = new Promise<'still running'>((resolve) => {
-    timer = setTimeout(() => resolve('still running'), DRAIN_BOUND_MS);
+    timer = setTimeout(() => resolve('still running'), boundMs);
   });
   try {
     return await Promise.race([worker.exited, bound]);
@@ -107,6 +110,26 @@ describe('the worker process drains on SIGTERM after a Redis outage', () => {
       LOG_LEVEL: 'info',
       SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
     });
+
+  const seedTask = (taskId: string): Promise<unknown> =>
+    sandbox.control.seed({
+      locations: [{ id: LOC_A, tokens: [TOKEN_A] }],
+      contacts: [{ id: CONTACT_A, locationId: LOC_A, email: 'a@example.com' }],
+      tasks: [{ id: taskId, contactId: CONTACT_A, title: `Task ${taskId}`, completed: false }],
+    });
+  /** As the receiver does: one event for the task, on a producer connection of its own. */
+  const enqueue = async (prefix: string, taskId: string): Promise<void> => {
+    const producer = await createTaskUpdateProducer({ redisUrl: redis.url, prefix });
+    try {
+      await enqueueTaskUpdate(producer, {
+        source: 'events',
+        idempotencyKey: taskId,
+        event: eventFor(taskId),
+      });
+    } finally {
+      await producer.close();
+    }
+  };
 
   beforeAll(async () => {
     redis = await startRedisServer();
@@ -160,6 +183,28 @@ describe('the worker process drains on SIGTERM after a Redis outage', () => {
     expectCleanDrain(worker);
   });
 
+  it('When SIGTERM arrives while Redis is down and a GHL call is in flight, then after SHUTDOWN_TIMEOUT_MS the call is cut off and the worker exits 0, not clean', async () => {
+    const prefix = uniquePrefix('outage-inflight');
+    const taskId = newTaskId('in-flight');
+    await seedTask(taskId);
+    // Holds the call in GHL past the shutdown timeout.
+    await sandbox.control.injectFault({ latencyMs: SHUTDOWN_TIMEOUT_MS + 5_000, taskId, count: 1 });
+    const worker = await startWorker({ ...env(prefix), GHL_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS + 8_000) });
+    await enqueue(prefix, taskId);
+    await waitFor(async () => (await sandbox.control.calls({ path: taskId })).length === 1, {
+      description: 'the call to reach GHL',
+    });
+    await redis.stop();
+
+    expect(await terminate(worker, SHUTDOWN_TIMEOUT_MS + DRAIN_BOUND_MS)).toBe(0);
+    const lines = logLines(worker);
+    expect(lines.map((line) => line.msg)).toContain(
+      'shutdown: Redis still unreachable; interrupting the jobs in flight',
+    );
+    expect(lines.find((line) => line.msg === 'worker stopped')).toMatchObject({ clean: false });
+    expect(lines.map((line) => line.msg)).not.toContain('shutdown timed out');
+  });
+
   it('When a job is added after the restart, then the worker completes it, and SIGTERM drains: exit 0, clean', async () => {
     const prefix = uniquePrefix('outage-job');
     const worker = await startWorker(env(prefix));
@@ -168,26 +213,12 @@ describe('the worker process drains on SIGTERM after a Redis outage', () => {
     await redis.restart();
     await untilReady(worker);
 
-    // Redis came back empty (no persistence in tests), so the sandbox's task is seeded now.
     const taskId = newTaskId('after-outage');
-    await sandbox.control.seed({
-      locations: [{ id: LOC_A, tokens: [TOKEN_A] }],
-      contacts: [{ id: CONTACT_A, locationId: LOC_A, email: 'a@example.com' }],
-      tasks: [{ id: taskId, contactId: CONTACT_A, title: `Task ${taskId}`, completed: false }],
+    await seedTask(taskId);
+    await enqueue(prefix, taskId);
+    await waitFor(async () => (await sandbox.control.getTask(taskId))?.completed === true, {
+      description: 'the task to be completed in the sandbox',
     });
-    const producer = await createTaskUpdateProducer({ redisUrl: redis.url, prefix });
-    try {
-      await enqueueTaskUpdate(producer, {
-        source: 'events',
-        idempotencyKey: taskId,
-        event: eventFor(taskId),
-      });
-      await waitFor(async () => (await sandbox.control.getTask(taskId))?.completed === true, {
-        description: 'the task to be completed in the sandbox',
-      });
-    } finally {
-      await producer.close();
-    }
 
     expect(await terminate(worker)).toBe(0);
     expectCleanDrain(worker);
