@@ -37,8 +37,10 @@ export interface TaskWorker {
    * still running are cancelled (their signal aborts; the client itself stays open for its owner to
    * close) and their jobs go back to the queue without spending an attempt; if even that does not
    * settle within a few seconds, the jobs are left to BullMQ's stalled check (another worker runs
-   * them again once their lock expires). Closes the queues it opened, never the connection or the
-   * client. Resolves true when every in-flight job finished normally.
+   * them again once their lock expires). While Redis is away (the blocking connection has no
+   * socket), it returns at once when no job is in flight, and otherwise waits up to `timeoutMs`
+   * for Redis before cutting the calls off. Closes the queues it opened, never the connection or
+   * the client. Resolves true when every in-flight job finished normally (or none was in flight).
    */
   close(timeoutMs: number): Promise<boolean>;
 }
