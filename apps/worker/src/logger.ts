@@ -6,7 +6,7 @@ export type { Logger } from '@closeloop/runtime';
 /** The worker's logger: the one every process uses (packages/runtime/README.md), named for the worker. */
 export function createLogger(level: LogLevel, destination?: DestinationStream, format?: LogFormat): Logger {
   return createRuntimeLogger({
-    service: 'closeloop-worker',
+    service: 'worker',
     level,
     format,
     ...(destination && { destination }),
