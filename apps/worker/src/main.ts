@@ -9,10 +9,11 @@ import { createTaskWorker, type TaskWorker } from './task-worker.js';
 import { createWorkerMetrics } from './worker-metrics.js';
 
 /**
- * Beyond SHUTDOWN_TIMEOUT_MS (the drain of jobs in flight), the time closing the GHL client and
- * Redis may take before the process gives up and exits 1.
+ * Beyond SHUTDOWN_TIMEOUT_MS (the drain of jobs in flight), the time the rest of the close may take
+ * before the process gives up and exits 1: up to 5 s for cancelled GHL calls to settle
+ * (task-worker.ts SETTLE_AFTER_CANCEL_MS), then closing the GHL client, the ops server and Redis.
  */
-const CLOSE_MARGIN_MS = 5_000;
+const CLOSE_MARGIN_MS = 10_000;
 
 /**
  * `pnpm start:worker`: one worker process, configured only by the environment (docs/contracts.md).
