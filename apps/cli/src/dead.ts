@@ -1,17 +1,12 @@
 import { createInterface } from 'node:readline/promises';
-import {
-  DeadLetterReason,
-  getDeadLetter,
-  listDeadLetters,
-  purgeDeadLetters,
-  replayDeadLetters,
-  type BulkOptions,
-  type DeadLetterAdmin,
-  type DeadLetterDetails,
-  type DeadLetterFilter,
-  type DeadLetterSelection,
-  type PurgeReport,
-  type ReplayReport,
+import type {
+  BulkOptions,
+  DeadLetterAdmin,
+  DeadLetterDetails,
+  DeadLetterFilter,
+  DeadLetterSelection,
+  PurgeReport,
+  ReplayReport,
 } from '@closeloop/queue';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { recordExitCode, type CliContext, type CliIo } from './context.js';
@@ -19,7 +14,8 @@ import { loadQueueSettings } from './env.js';
 import { EXIT, usageError, type ExitCode } from './errors.js';
 import { createOutput, plural, truncate, type Output } from './output.js';
 import { barSharesTerminal, startProgress } from './progress.js';
-import { connectAdmin } from './redis.js';
+import { DeadLetterReason } from './queue-contract.js';
+import { connectAdmin, loadQueueLibrary } from './redis.js';
 import { parseTimeArgument } from './time.js';
 
 /**
@@ -176,7 +172,7 @@ async function withAdmin(
   context: CliContext,
   run: (admin: DeadLetterAdmin) => Promise<ExitCode>,
 ): Promise<ExitCode> {
-  const admin = await connectAdmin(loadQueueSettings(context.io.env));
+  const admin = await connectAdmin(await loadQueueSettings(context.io.env));
   try {
     return await run(admin);
   } finally {
@@ -189,6 +185,7 @@ async function listCommand(
   output: Output,
   options: FilterOptions,
 ): Promise<ExitCode> {
+  const { listDeadLetters } = await loadQueueLibrary();
   const entries = await listDeadLetters(admin, filterFrom(options));
   if (output.isJson) {
     output.printJson(entries);
@@ -216,6 +213,7 @@ async function listCommand(
 }
 
 async function showCommand(admin: DeadLetterAdmin, output: Output, id: string): Promise<ExitCode> {
+  const { getDeadLetter } = await loadQueueLibrary();
   const details = await getDeadLetter(admin, id);
   if (!details) {
     output.note(`closeloop: no dead letter "${id}"`);
@@ -272,6 +270,7 @@ async function replayCommand(
   selection: DeadLetterSelection,
   options: BulkFlags,
 ): Promise<ExitCode> {
+  const { replayDeadLetters } = await loadQueueLibrary();
   const output = createOutput(io, options.json === true);
   const run = await runInterruptibly(io, output, 'replay', (bulk) =>
     replayDeadLetters(admin, selection, { ...bulk, dryRun: options.dryRun === true }),
@@ -285,6 +284,7 @@ async function purgeCommand(
   selection: DeadLetterSelection,
   options: BulkFlags & { yes?: boolean },
 ): Promise<ExitCode> {
+  const { purgeDeadLetters } = await loadQueueLibrary();
   const output = createOutput(io, options.json === true);
   if (options.dryRun) {
     const run = await runInterruptibly(io, output, 'purge', (bulk) =>

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { InternalTaskUpdateRequest, enqueueTaskUpdate } from '@closeloop/queue';
 import type { Command } from 'commander';
 import { recordExitCode, type CliContext } from './context.js';
 import { loadQueueSettings } from './env.js';
 import { EXIT, usageError, type ExitCode } from './errors.js';
 import { createOutput } from './output.js';
-import { connectProducer } from './redis.js';
+import { connectProducer, loadQueueLibrary } from './redis.js';
 
 /**
  * The source of events enqueued by hand. Its own source, not `internal`: job ids are a function of
@@ -47,6 +46,7 @@ export function registerEnqueueCommand(program: Command, context: CliContext): v
 }
 
 async function enqueueCommand(context: CliContext, options: EnqueueOptions): Promise<ExitCode> {
+  const { InternalTaskUpdateRequest, enqueueTaskUpdate } = await loadQueueLibrary();
   const output = createOutput(context.io, options.json === true);
   const request = InternalTaskUpdateRequest.safeParse({
     type: ['closed', 'reopened'].includes(options.type) ? `ticket.${options.type}` : options.type,
@@ -69,7 +69,7 @@ async function enqueueCommand(context: CliContext, options: EnqueueOptions): Pro
     );
   }
   const { idempotencyKey, ...event } = request.data;
-  const producer = await connectProducer(loadQueueSettings(context.io.env));
+  const producer = await connectProducer(await loadQueueSettings(context.io.env));
   try {
     const result = await enqueueTaskUpdate(producer, { source: CLI_EVENT_SOURCE, idempotencyKey, event });
     if (output.isJson) output.printJson({ ...result, idempotencyKey });

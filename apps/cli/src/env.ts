@@ -1,4 +1,3 @@
-import { QueueEnv, parseEnv, redactRedisUrl } from '@closeloop/runtime';
 import { z } from 'zod';
 import { usageError } from './errors.js';
 
@@ -10,14 +9,15 @@ export interface QueueSettings {
   redactedRedisUrl: string;
 }
 
-const CliEnv = z.object(QueueEnv);
-
 /**
  * Reads REDIS_URL and QUEUE_PREFIX with the runtime's shared schema, so the command accepts exactly
- * what the other processes accept; every problem is listed at once (exit 2).
+ * what the other processes accept; every problem is listed at once (exit 2). `@closeloop/runtime` is
+ * loaded here, when a command runs, not at start: its index brings pino and prom-client, which
+ * `--help` and usage errors do not need (apps/cli/README.md, "Start-up time").
  */
-export function loadQueueSettings(env: NodeJS.ProcessEnv): QueueSettings {
-  const result = parseEnv(CliEnv, env);
+export async function loadQueueSettings(env: NodeJS.ProcessEnv): Promise<QueueSettings> {
+  const { QueueEnv, parseEnv, redactRedisUrl } = await import('@closeloop/runtime');
+  const result = parseEnv(z.object(QueueEnv), env);
   if (!result.ok) {
     throw usageError(
       ['invalid environment', ...result.problems.map((problem) => `  - ${problem}`)].join('\n'),

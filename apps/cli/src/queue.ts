@@ -1,17 +1,10 @@
-import {
-  DEAD_LETTER_QUEUE,
-  DEFAULT_STATS_MAX_SCAN,
-  QUEUE_STATES,
-  TASK_UPDATES_QUEUE,
-  readQueueCounts,
-  readQueueStats,
-} from '@closeloop/queue';
 import { InvalidArgumentError, type Command } from 'commander';
 import { recordExitCode, type CliContext } from './context.js';
 import { loadQueueSettings } from './env.js';
 import { EXIT, type ExitCode } from './errors.js';
 import { createOutput, formatDuration, plural } from './output.js';
-import { connectAdmin } from './redis.js';
+import { DEFAULT_STATS_MAX_SCAN } from './queue-contract.js';
+import { connectAdmin, loadQueueLibrary } from './redis.js';
 
 /** `closeloop queue stats`: what `readQueueStats` (packages/queue/src/queue-stats.ts) reads, for people or --json. */
 export function registerQueueCommands(program: Command, context: CliContext): void {
@@ -50,7 +43,10 @@ async function statsCommand(
   options: { maxScan: number; json?: boolean },
 ): Promise<ExitCode> {
   const output = createOutput(context.io, options.json === true);
-  const admin = await connectAdmin(loadQueueSettings(context.io.env));
+  const settings = await loadQueueSettings(context.io.env);
+  const { DEAD_LETTER_QUEUE, QUEUE_STATES, TASK_UPDATES_QUEUE, readQueueCounts, readQueueStats } =
+    await loadQueueLibrary();
+  const admin = await connectAdmin(settings);
   try {
     const [stats, deadCounts] = await Promise.all([
       readQueueStats(admin.taskUpdates, { maxScan: options.maxScan }),

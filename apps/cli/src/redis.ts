@@ -1,9 +1,4 @@
-import {
-  openDeadLetterAdmin,
-  openTaskUpdateProducer,
-  type DeadLetterAdmin,
-  type TaskUpdateProducer,
-} from '@closeloop/queue';
+import type { DeadLetterAdmin, TaskUpdateProducer } from '@closeloop/queue';
 import { CliError, EXIT } from './errors.js';
 import type { QueueSettings } from './env.js';
 
@@ -15,6 +10,7 @@ export const CONNECT_DEADLINE_MS = 5_000;
 
 /** Both queues on one connection that gives up quickly (`openDeadLetterAdmin`), within the deadline. */
 export async function connectAdmin(settings: QueueSettings): Promise<DeadLetterAdmin> {
+  const { openDeadLetterAdmin } = await loadQueueLibrary();
   const opening = openDeadLetterAdmin({ redisUrl: settings.redisUrl, prefix: settings.prefix });
   try {
     const admin = await withinDeadline(opening, CONNECT_DEADLINE_MS);
@@ -32,6 +28,7 @@ export async function connectAdmin(settings: QueueSettings): Promise<DeadLetterA
  * queueing commands while Redis is away), once Redis has answered, within the deadline.
  */
 export async function connectProducer(settings: QueueSettings): Promise<TaskUpdateProducer> {
+  const { openTaskUpdateProducer } = await loadQueueLibrary();
   const producer = openTaskUpdateProducer({ redisUrl: settings.redisUrl, prefix: settings.prefix });
   let ready: boolean;
   try {
@@ -48,6 +45,15 @@ export async function connectProducer(settings: QueueSettings): Promise<TaskUpda
   // The producer connection reconnects forever (the receiver's policy): stop it here.
   await producer.close();
   throw redisUnreachable(settings);
+}
+
+/**
+ * `@closeloop/queue` with bullmq and ioredis, loaded only when a command talks to Redis: importing
+ * them through tsx is most of a start (apps/cli/README.md, "Start-up time"), and `--help` and usage
+ * errors must not pay for it.
+ */
+export function loadQueueLibrary(): Promise<typeof import('@closeloop/queue')> {
+  return import('@closeloop/queue');
 }
 
 /** Resolves to the value, or to undefined when `ms` passed first. */

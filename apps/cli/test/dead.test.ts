@@ -25,8 +25,9 @@ interface BulkJson<R> {
   reports: R[];
 }
 
-// Each command is a process start (tsx + imports, about a second of CPU); on a busy machine they queue.
-jest.setTimeout(90_000);
+// Each command is a process start (about 1.5 s of CPU with bullmq; apps/cli/README.md, "Start-up
+// time"), several at once; on a busy machine they queue.
+jest.setTimeout(30_000);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
