@@ -32,6 +32,10 @@ export async function startSandboxWithState(
   const { port = 0, host = '127.0.0.1', ...sandboxOptions } = options;
   const { app, state } = createSandboxApp(sandboxOptions);
   const server = createServer(app);
+  // Node closes a keep-alive socket after 5 s idle by default; a client (undici's fetch, got) that reuses
+  // it in that instant gets ECONNRESET, seen in CI on a loaded machine. A minute is longer than any pause
+  // between calls in tests and benchmarks, and close() ends every connection anyway.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
