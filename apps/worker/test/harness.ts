@@ -1,5 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { createGhlClient, StaticTokenCredentials, type GhlClient } from '@closeloop/ghl';
 import { startSandbox, type RunningSandbox, type StartSandboxOptions } from '@closeloop/ghl-sandbox';
 import {
@@ -12,7 +14,7 @@ import {
   type TaskEvent,
   type TaskUpdateProducer,
 } from '@closeloop/queue';
-import { testRedisUrl, uniquePrefix } from '@closeloop/test-support';
+import { testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadConfig, type WorkerConfig } from '../src/config.js';
@@ -31,6 +33,46 @@ export interface LogLine {
   level: number;
   msg: string;
   [key: string]: unknown;
+}
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** A worker started as its own process; its stdout and stderr are collected. */
+export interface SpawnedWorker {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  /** Its JSON log lines so far. */
+  readonly logLines: () => LogLine[];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** `node --import tsx apps/worker/src/main.ts`, as `pnpm start:worker` runs it, with only the given env. */
+export function spawnWorkerProcess(env: Record<string, string>): SpawnedWorker {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const logLines = (): LogLine[] =>
+    output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as LogLine);
+  return { child, output: () => output, logLines, exited };
+}
+
+/** Resolves with the process's "worker started" line (it carries `metricsUrl`) once it is logged. */
+export async function waitForWorkerStarted(worker: SpawnedWorker): Promise<LogLine> {
+  return waitFor(() => worker.logLines().find((line) => line.msg === 'worker started'), {
+    timeoutMs: 15_000,
+    description: `the worker process to start; output so far:\n${worker.output()}`,
+  });
 }
 
 /** A fresh id per task, so no state leaks between tests. */

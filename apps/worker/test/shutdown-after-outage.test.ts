@@ -1,12 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { startSandbox, type RunningSandbox } from '@closeloop/ghl-sandbox';
 import { createTaskUpdateProducer, enqueueTaskUpdate } from '@closeloop/queue';
 import { startRedisServer, uniquePrefix, waitFor, type LocalRedis } from '@closeloop/test-support';
-import { CONTACT_A, LOC_A, TOKEN_A, eventFor, newTaskId, workerEnv } from './harness.js';
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import {
+  CONTACT_A,
+  LOC_A,
+  TOKEN_A,
+  eventFor,
+  newTaskId,
+  spawnWorkerProcess,
+  waitForWorkerStarted,
+  workerEnv,
+} from './harness.js';
 
 /**
  * Short, so a shutdown that hangs is seen as one: past it (plus main.ts's 5 s margin) the process
@@ -38,23 +44,17 @@ function logLines(worker: WorkerProcess): LogLine[] {
 
 const processes: WorkerProcess[] = [];
 
-/** `node --import tsx apps/worker/src/main.ts`, as `pnpm start:worker` runs it; resolves once it is ready. */
+/** The worker as a process (harness.ts); resolves once it is ready. */
 async function startWorker(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const partial = { child, exited, output: () => output, baseUrl: '' };
+  const spawned = spawnWorkerProcess(env);
+  const partial = {
+    child: spawned.child,
+    exited: spawned.exited.then(({ code }) => code),
+    output: spawned.output,
+    baseUrl: '',
+  };
   processes.push(partial);
-  const started = await waitFor(() => logLines(partial).find((line) => line.msg === 'worker started'), {
-    timeoutMs: 15_000,
-    description: 'the worker to start',
-  });
+  const started = await waitForWorkerStarted(spawned);
   const worker = { ...partial, baseUrl: String(started.metricsUrl).replace(/\/metrics$/, '') };
   processes[processes.indexOf(partial)] = worker;
   await untilReady(worker);

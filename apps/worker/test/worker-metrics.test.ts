@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startSandbox, type RunningSandbox } from '@closeloop/ghl-sandbox';
 import {
@@ -20,9 +19,16 @@ import {
 } from '@closeloop/test-support';
 import { Queue } from 'bullmq';
 import { classifyGhlStatus, createWorkerMetrics, type WorkerMetrics } from '../src/worker-metrics.js';
-import { CONTACT_A, LOC_A, TOKEN_A, eventFor, newTaskId, workerEnv } from './harness.js';
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import {
+  CONTACT_A,
+  LOC_A,
+  TOKEN_A,
+  eventFor,
+  newTaskId,
+  spawnWorkerProcess,
+  waitForWorkerStarted,
+  workerEnv,
+} from './harness.js';
 
 function find(samples: PrometheusSample[], name: string, labels: Record<string, string> = {}) {
   return samples.find(
@@ -226,30 +232,15 @@ interface WorkerProcess {
   output(): string;
 }
 
-/** `node --import tsx apps/worker/src/main.ts`, as `pnpm start:worker` runs it; resolves once it logged its metrics URL. */
+/** The worker as a process (harness.ts), once it logged its metrics URL. */
 async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const started = await waitFor(
-    () =>
-      output
-        .split('\n')
-        .filter((line) => line.includes('"msg":"worker started"'))
-        .map((line) => JSON.parse(line) as { metricsUrl?: string })[0],
-    { timeoutMs: 15_000, description: 'the worker to start' },
-  );
+  const spawned = spawnWorkerProcess(env);
+  const started = await waitForWorkerStarted(spawned);
   return {
-    child,
-    exited,
-    output: () => output,
-    baseUrl: (started.metricsUrl ?? '').replace(/\/metrics$/, ''),
+    child: spawned.child,
+    exited: spawned.exited.then(({ code }) => code),
+    output: spawned.output,
+    baseUrl: (typeof started.metricsUrl === 'string' ? started.metricsUrl : '').replace(/\/metrics$/, ''),
   };
 }
 

@@ -1,44 +1,29 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { waitFor } from '@closeloop/test-support';
-import { Harness, eventFor, newTaskId, workerEnv, type HarnessOptions } from './harness.js';
+import {
+  Harness,
+  eventFor,
+  newTaskId,
+  spawnWorkerProcess,
+  waitForWorkerStarted,
+  workerEnv,
+  type HarnessOptions,
+  type SpawnedWorker,
+} from './harness.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = 'apps/worker/src/main.ts';
-
-interface WorkerProcess {
-  readonly child: ChildProcess;
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type WorkerProcess = SpawnedWorker;
 
 const processes: WorkerProcess[] = [];
 const opened: Harness[] = [];
 
-/** `node --import tsx apps/worker/src/main.ts`, as `pnpm start:worker` runs it, with only the given env. */
 function spawnWorker(env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const handle = { child, output: () => output, exited };
-  processes.push(handle);
-  return handle;
+  const worker = spawnWorkerProcess(env);
+  processes.push(worker);
+  return worker;
 }
 
 async function started(worker: WorkerProcess): Promise<void> {
-  await waitFor(() => worker.output().includes('"msg":"worker started"'), {
-    timeoutMs: 15_000,
-    description: `the worker process to start; output so far:\n${worker.output()}`,
-  });
+  await waitForWorkerStarted(worker);
 }
 
 async function harness(options: HarnessOptions = {}): Promise<Harness> {
