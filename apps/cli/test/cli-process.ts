@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach } from '@jest/globals';
 import { join, resolve } from 'node:path';
 import {
   DEAD_LETTER_JOB_NAME,
@@ -126,6 +127,26 @@ export async function openTestQueues(): Promise<{
       await admin.taskUpdates.obliterate({ force: true });
       await admin.close();
     },
+  };
+}
+
+/**
+ * For a test file whose tests each open their own queues: `queues()` opens them with the command's
+ * environment for that prefix, and every queue opened in a test is emptied and closed after it.
+ */
+export function useTestQueues(): () => Promise<{
+  admin: DeadLetterAdmin;
+  env: NodeJS.ProcessEnv;
+  prefix: string;
+}> {
+  const opened: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of opened.splice(0)) await close();
+  });
+  return async () => {
+    const queues = await openTestQueues();
+    opened.push(() => queues.close());
+    return { admin: queues.admin, prefix: queues.prefix, env: cliEnv(queues.prefix) };
   };
 }
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import {
   DEAD_LETTER_JOB_NAME,
   type DeadLetter,
@@ -8,15 +8,7 @@ import {
   type PurgeReport,
   type ReplayReport,
 } from '@closeloop/queue';
-import {
-  cliEnv,
-  openTestQueues,
-  parseJson,
-  runCli,
-  seedDeadLetter,
-  startCli,
-  taskJob,
-} from './cli-process.js';
+import { parseJson, runCli, seedDeadLetter, startCli, taskJob, useTestQueues } from './cli-process.js';
 
 interface BulkJson<R> {
   dryRun: boolean;
@@ -29,16 +21,7 @@ interface BulkJson<R> {
 // time"), several at once; on a busy machine they queue.
 jest.setTimeout(30_000);
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-
-async function queues(): Promise<{ admin: DeadLetterAdmin; env: NodeJS.ProcessEnv; prefix: string }> {
-  const opened = await openTestQueues();
-  cleanups.push(() => opened.close());
-  return { admin: opened.admin, prefix: opened.prefix, env: cliEnv(opened.prefix) };
-}
+const queues = useTestQueues();
 
 const HOUR = 3_600_000;
 const ago = (ms: number): string => new Date(Date.now() - ms).toISOString();

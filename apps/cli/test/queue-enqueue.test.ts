@@ -1,31 +1,21 @@
-import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import {
   DEFAULT_LOCATION_KEY,
   TASK_UPDATE_JOB_NAME,
   TASK_UPDATE_JOB_OPTIONS,
   dedupeKeyFor,
   jobIdFor,
-  type DeadLetterAdmin,
   type QueueStats,
   type QueueCounts,
   type TaskUpdateJob,
 } from '@closeloop/queue';
-import { cliEnv, openTestQueues, parseJson, runCli, seedDeadLetter, taskJob } from './cli-process.js';
+import { parseJson, runCli, seedDeadLetter, taskJob, useTestQueues } from './cli-process.js';
 
 // Each command is a process start (about 1.5 s of CPU with bullmq; apps/cli/README.md, "Start-up
 // time"), several at once; on a busy machine they queue.
 jest.setTimeout(30_000);
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-
-async function queues(): Promise<{ admin: DeadLetterAdmin; env: NodeJS.ProcessEnv; prefix: string }> {
-  const opened = await openTestQueues();
-  cleanups.push(() => opened.close());
-  return { admin: opened.admin, prefix: opened.prefix, env: cliEnv(opened.prefix) };
-}
+const queues = useTestQueues();
 
 describe('closeloop queue stats', () => {
   it('When jobs wait, are delayed and failed, then stats show the counts of both queues, the age of the job next in line and the backlog per location', async () => {
