@@ -3,14 +3,13 @@ import { afterEach } from '@jest/globals';
 import { join, resolve } from 'node:path';
 import {
   DEAD_LETTER_JOB_NAME,
-  EXAMPLE_TASK_EVENT,
   TASK_UPDATE_JOB_NAME,
   TASK_UPDATE_JOB_OPTIONS,
+  exampleTaskUpdateJob,
   openDeadLetterAdmin,
   type DeadLetter,
   type DeadLetterAdmin,
   type DeadLetterReason,
-  type TaskUpdateJob,
 } from '@closeloop/queue';
 import { testRedisUrl, uniquePrefix } from '@closeloop/test-support';
 import { UnrecoverableError, Worker } from 'bullmq';
@@ -150,16 +149,7 @@ export function useTestQueues(): () => Promise<{
   };
 }
 
-export function taskJob(key: string, locationId: string | undefined): TaskUpdateJob {
-  const { locationId: _omitted, ...ghl } = EXAMPLE_TASK_EVENT.ghl;
-  return {
-    v: 1,
-    source: 'events',
-    idempotencyKey: key,
-    event: { ...EXAMPLE_TASK_EVENT, ghl: locationId === undefined ? ghl : { ...ghl, locationId } },
-    receivedAt: '2026-11-28T10:00:01.000Z',
-  };
-}
+export const taskJob = exampleTaskUpdateJob;
 
 export interface SeedLetter {
   id: string;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { IdempotencyKey, TaskEvent } from './task-event.js';
+import { EXAMPLE_TASK_EVENT, IdempotencyKey, TaskEvent } from './task-event.js';
 
 /** Where an event came from: a webhook source name (`events`) or an internal producer (`internal`). */
 export const EventSource = z
@@ -32,4 +32,19 @@ export type TaskUpdateJob = z.infer<typeof TaskUpdateJob>;
 export function jobIdFor(source: EventSource, idempotencyKey: string): string {
   const digest = createHash('sha256').update(`${source}\n${idempotencyKey}`).digest('hex').slice(0, 32);
   return `${source}-${digest}`;
+}
+
+/**
+ * A valid job built from EXAMPLE_TASK_EVENT: one fixture for tests of the queue, the CLI and the
+ * metrics. `locationId` undefined leaves `ghl.locationId` out (single-location mode).
+ */
+export function exampleTaskUpdateJob(idempotencyKey: string, locationId: string | undefined): TaskUpdateJob {
+  const { locationId: _omitted, ...ghl } = EXAMPLE_TASK_EVENT.ghl;
+  return {
+    v: 1,
+    source: 'events',
+    idempotencyKey,
+    event: { ...EXAMPLE_TASK_EVENT, ghl: locationId === undefined ? ghl : { ...ghl, locationId } },
+    receivedAt: '2026-11-28T10:00:01.000Z',
+  };
 }

@@ -4,7 +4,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   DEFAULT_LOCATION_KEY,
-  EXAMPLE_TASK_EVENT,
+  exampleTaskUpdateJob,
   TASK_UPDATES_QUEUE,
   TASK_UPDATE_JOB_NAME,
   readOldestWaitingAgeMs,
@@ -12,16 +12,8 @@ import {
   type TaskUpdateJob,
 } from '../src/index.js';
 
-function jobFor(locationId: string | undefined, key: string): TaskUpdateJob {
-  const { locationId: _omitted, ...ghl } = EXAMPLE_TASK_EVENT.ghl;
-  return {
-    v: 1,
-    source: 'events',
-    idempotencyKey: key,
-    event: { ...EXAMPLE_TASK_EVENT, ghl: locationId === undefined ? ghl : { ...ghl, locationId } },
-    receivedAt: '2026-11-28T10:00:01.000Z',
-  };
-}
+const jobFor = (locationId: string | undefined, key: string): TaskUpdateJob =>
+  exampleTaskUpdateJob(key, locationId);
 
 describe('queue stats', () => {
   const cleanups: Array<() => Promise<void>> = [];
