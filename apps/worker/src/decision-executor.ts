@@ -132,6 +132,7 @@ export function createDecisionExecutor(deps: ExecutorDeps): DecisionExecutor {
             job: job.data,
             reason: decision.reason,
             http: decision.http,
+            match: decision.match,
             attempts: job.attemptsMade + 1,
             attemptStartedAt: job.processedOn ?? run.startedAt,
             retriedBefore: job.attemptsMade > 0,

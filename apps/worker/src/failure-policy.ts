@@ -1,5 +1,5 @@
 import { GhlError, type GhlErrorCode, type RateLimitState } from '@closeloop/ghl';
-import type { DeadLetterReason } from '@closeloop/queue';
+import type { DeadLetterMatch, DeadLetterReason } from '@closeloop/queue';
 
 /**
  * The failure policy (docs/failure-policy.md): the only place that turns what happened to a job into what BullMQ
@@ -24,6 +24,8 @@ import type { DeadLetterReason } from '@closeloop/queue';
  * | 2xx not matching the schema                  | dead-letter GHL_BAD_RESPONSE                               |
  * | job data not a v1 TaskUpdateJob              | dead-letter INVALID_JOB                                    |
  * | job stalled more than MAX_STALLS times       | dead-letter STALLED_REPEATEDLY                             |
+ * | no task found for the ticket / several       | dead-letter NO_MATCH / AMBIGUOUS_MATCH with what was       |
+ * |                                              | searched and the candidates                                |
  */
 
 export interface RetrySettings {
@@ -45,6 +47,10 @@ export type Outcome =
   | { kind: 'rate-budget-spent'; msBeforeNext: number }
   /** Another job is applying an event to the same task right now (ordering guard). */
   | { kind: 'task-busy'; msBeforeNext: number }
+  /** The event names no task ids and the lookup found none for its ticket (task-matcher.ts). */
+  | { kind: 'no-match'; match: DeadLetterMatch }
+  /** …or found several, and cannot choose. */
+  | { kind: 'ambiguous-match'; match: DeadLetterMatch }
   | { kind: 'failed'; error: unknown };
 
 export type DelayReason = 'GHL_RATE_LIMITED' | 'GHL_DAILY_LIMIT' | 'RATE_BUDGET' | 'TASK_BUSY' | 'SHUTDOWN';
@@ -68,6 +74,8 @@ export type Decision =
       kind: 'dead-letter';
       reason: DeadLetterReason;
       http?: { status: number; body: unknown };
+      /** NO_MATCH / AMBIGUOUS_MATCH: what was searched and found, kept in the dead letter. */
+      match?: DeadLetterMatch;
       /** 'error' for what an operator must fix (credentials, GHL changed, GHL down for hours). */
       logLevel: 'warn' | 'error';
     };
@@ -112,6 +120,10 @@ export function decide(outcome: Outcome, context: PolicyContext): Decision {
       return { kind: 'dead-letter', reason: 'NO_CREDENTIALS', logLevel: 'error' };
     case 'stalled-repeatedly':
       return { kind: 'dead-letter', reason: 'STALLED_REPEATEDLY', logLevel: 'error' };
+    case 'no-match':
+      return { kind: 'dead-letter', reason: 'NO_MATCH', match: outcome.match, logLevel: 'warn' };
+    case 'ambiguous-match':
+      return { kind: 'dead-letter', reason: 'AMBIGUOUS_MATCH', match: outcome.match, logLevel: 'warn' };
     case 'rate-budget-spent':
       return delay(outcome.msBeforeNext, 'RATE_BUDGET', 'info', context);
     case 'task-busy':

@@ -1,8 +1,10 @@
 import type { GhlClient, GhlResponse, Task } from '@closeloop/ghl';
 import {
+  DEFAULT_TICKET_PATTERN,
   TaskUpdateJob,
   clearDeadLetterAfterSuccess,
   completedFor,
+  taskIdsOf,
   type DeadLetterStore,
 } from '@closeloop/queue';
 import type { WorkerConfig } from './config.js';
@@ -10,6 +12,7 @@ import type { DecisionExecutor, Failure, JobRun, TaskJob, TaskUpdateResult } fro
 import { MAX_STALLS, decide, type Outcome, type PolicyContext } from './failure-policy.js';
 import type { Logger } from './logger.js';
 import type { RateBudget } from './rate-budget.js';
+import type { TaskMatcher } from './task-matcher.js';
 import type { TaskOrderGuard } from './task-order-guard.js';
 
 export interface ProcessorDeps {
@@ -18,6 +21,7 @@ export interface ProcessorDeps {
   store: DeadLetterStore;
   guard: TaskOrderGuard;
   budget: RateBudget;
+  matcher: TaskMatcher;
   executor: DecisionExecutor;
   logger: Logger;
   random: () => number;
@@ -34,6 +38,13 @@ interface Target {
   contactId: string;
   taskId: string;
   occurredAtMs: number;
+}
+
+/** A parsed job whose task may still have to be found (no ids in the event). */
+interface Located {
+  data: TaskUpdateJob;
+  locationId: string;
+  ids: { contactId: string; taskId: string } | undefined;
 }
 
 /** Why a step stops the job; the failure policy turns it into a decision. */
@@ -59,8 +70,15 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
 
     const parsed = parse(job, deps);
     if (!parsed.ok) return stop(run, parsed);
-    const target = parsed.value;
-    run.locationId = target.locationId;
+    run.locationId = parsed.value.locationId;
+    let resolved: Step<Target>;
+    try {
+      resolved = await resolve(parsed.value, deps);
+    } catch (error) {
+      resolved = { ok: false, outcome: { kind: 'failed', error }, failure: { error } };
+    }
+    if (!resolved.ok) return stop(run, resolved);
+    const target = resolved.value;
     deps.logger.debug(
       {
         jobId: run.jobId,
@@ -99,7 +117,7 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
 }
 
 /** parse: a v1 job the worker may run (data, stall count, a location to take the token from). */
-function parse(job: TaskJob, deps: ProcessorDeps): Step<Target> {
+function parse(job: TaskJob, deps: ProcessorDeps): Step<Located> {
   const parsed = TaskUpdateJob.safeParse(job.data);
   if (!parsed.success) {
     // zod's paths and messages only: the values may be personal data.
@@ -121,16 +139,66 @@ function parse(job: TaskJob, deps: ProcessorDeps): Step<Target> {
     };
   }
   const data = parsed.data;
-  const locationId = data.event.ghl.locationId ?? deps.config.ghl.defaultLocationId;
+  const locationId = data.event.ghl?.locationId ?? deps.config.ghl.defaultLocationId;
   if (locationId === undefined) {
     const message = 'the job names no location and several locations are configured (no GHL_LOCATION_ID)';
     return { ok: false, outcome: { kind: 'no-location', message }, failure: { message } };
   }
-  const { contactId, taskId } = data.event.ghl;
-  return {
-    ok: true,
-    value: { data, locationId, contactId, taskId, occurredAtMs: Date.parse(data.event.occurredAt) },
-  };
+  return { ok: true, value: { data, locationId, ids: taskIdsOf(data.event) } };
+}
+
+/**
+ * resolve: the task's ids, from the event or found from its ticket (task-matcher.ts). The lookup
+ * spends the location's budget like the PUT, and a job that finds no task, or several, is
+ * dead-lettered with what was searched.
+ */
+async function resolve(located: Located, deps: ProcessorDeps): Promise<Step<Target>> {
+  const { data, locationId } = located;
+  const occurredAtMs = Date.parse(data.event.occurredAt);
+  if (located.ids) return { ok: true, value: { data, locationId, ...located.ids, occurredAtMs } };
+  const ticketRef = data.event.ticket?.id;
+  if (ticketRef === undefined) {
+    // The job schema requires a ticket when ids are missing; kept for jobs of an older schema.
+    const message = 'the event names neither task ids nor a ticket';
+    return { ok: false, outcome: { kind: 'invalid-job', message }, failure: { message } };
+  }
+  const result = await deps.matcher.resolve({
+    locationId,
+    ticketRef,
+    email: data.event.requester?.email,
+    completed: completedFor(data.event.type),
+    pattern: data.match?.ticketPattern ?? DEFAULT_TICKET_PATTERN,
+    signal: deps.signal,
+  });
+  switch (result.kind) {
+    case 'found':
+      return {
+        ok: true,
+        value: { data, locationId, contactId: result.contactId, taskId: result.taskId, occurredAtMs },
+      };
+    case 'rate-budget-spent':
+      return {
+        ok: false,
+        outcome: { kind: 'rate-budget-spent', msBeforeNext: result.msBeforeNext },
+        failure: { message: 'rate budget spent' },
+      };
+    case 'no-match':
+      return {
+        ok: false,
+        outcome: { kind: 'no-match', match: result.match },
+        failure: {
+          message: `no ${result.match.searched.completed ? 'completed' : 'open'} task references ticket ${ticketRef}`,
+        },
+      };
+    case 'ambiguous':
+      return {
+        ok: false,
+        outcome: { kind: 'ambiguous-match', match: result.match },
+        failure: {
+          message: `${result.match.candidates?.length ?? 'several'} tasks reference ticket ${ticketRef}`,
+        },
+      };
+  }
 }
 
 /**

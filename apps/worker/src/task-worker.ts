@@ -7,6 +7,7 @@ import { DeadLetteredError, createDecisionExecutor, type TaskUpdateResult } from
 import { MAX_STALLS, retryDelayMs } from './failure-policy.js';
 import type { Logger } from './logger.js';
 import { createRateBudget } from './rate-budget.js';
+import { createTaskMatcher } from './task-matcher.js';
 import { createTaskOrderGuard } from './task-order-guard.js';
 import { createTaskProcessor } from './task-processor.js';
 import { NO_OBSERVER, type TaskWorkerObserver } from './task-worker-observer.js';
@@ -70,6 +71,7 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
   // Lock for the per-task ordering guard: long enough for the rate-budget check and one GHL call.
   const guard = createTaskOrderGuard(connection, prefix, config.ghl.timeoutMs + 5_000);
   const budget = createRateBudget(connection, prefix, config.rateLimit);
+  const matcher = createTaskMatcher({ ghl: deps.ghl, budget, redis: connection, prefix });
   const calls = new AbortController();
 
   const executor = createDecisionExecutor({ store, budget, logger, observer: deps.observer ?? NO_OBSERVER });
@@ -79,6 +81,7 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
     store,
     guard,
     budget,
+    matcher,
     executor,
     logger,
     random,

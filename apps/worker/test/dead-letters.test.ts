@@ -3,6 +3,7 @@ import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, replayDeadLetters, type DeadLett
 import { waitFor } from '@closeloop/test-support';
 import { Queue, Worker } from 'bullmq';
 import { createRateBudget } from '../src/rate-budget.js';
+import { createTaskMatcher } from '../src/task-matcher.js';
 import { createTaskOrderGuard } from '../src/task-order-guard.js';
 import {
   DeadLetteredError,
@@ -51,6 +52,7 @@ async function runAndCrashAfterDeadLetter(h: Harness): Promise<void> {
       store,
       guard: createTaskOrderGuard(connection, h.prefix, 5_000),
       budget,
+      matcher: createTaskMatcher({ ghl: h.ghlClient(), budget, redis: connection, prefix: h.prefix }),
       executor: createDecisionExecutor({ store, budget, logger: h.logger, observer: NO_OBSERVER }),
       logger: h.logger,
       random: Math.random,

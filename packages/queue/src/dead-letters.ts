@@ -1,7 +1,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createRedisConnection } from './connection.js';
-import { DeadLetter, type DeadLetterReason } from './dead-letter-schema.js';
+import { DeadLetter, type DeadLetterMatch, type DeadLetterReason } from './dead-letter-schema.js';
 import { TASK_UPDATE_JOB_OPTIONS } from './job-options.js';
 import {
   DEAD_LETTER_JOB_NAME,
@@ -95,6 +95,8 @@ export interface DeadLetterInput {
   retriedBefore: boolean;
   /** What went wrong last; never a secret. */
   lastError: string;
+  /** NO_MATCH / AMBIGUOUS_MATCH: what was searched and found. */
+  match?: DeadLetterMatch | undefined;
 }
 
 /**
@@ -135,6 +137,7 @@ export async function writeDeadLetter(store: DeadLetterStore, input: DeadLetterI
     firstAttemptAt: new Date(firstAttemptAt).toISOString(),
     deadAt: new Date().toISOString(),
     lastError: input.lastError,
+    ...(input.match && { match: input.match }),
   });
   const replaced = await store.redis.eval(
     REPLACE_DEAD_LETTER,

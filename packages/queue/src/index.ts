@@ -1,5 +1,6 @@
 export * from './names.js';
 export * from './task-event.js';
+export * from './ticket-pattern.js';
 export * from './task-update-job.js';
 export * from './dead-letter-schema.js';
 export * from './task-update-keys.js';

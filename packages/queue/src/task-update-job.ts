@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { EXAMPLE_TASK_EVENT, IdempotencyKey, TaskEvent } from './task-event.js';
+import { TicketPattern } from './ticket-pattern.js';
 
 /** Where an event came from: a webhook source name (`events`) or an internal producer (`internal`). */
 export const EventSource = z
@@ -20,6 +21,8 @@ export const TaskUpdateJob = z.strictObject({
   idempotencyKey: IdempotencyKey,
   event: TaskEvent,
   receivedAt: z.iso.datetime({ offset: true }),
+  /** How the worker recognises the task from the ticket, when the event carries no task ids (docs/matching.md). */
+  match: z.strictObject({ ticketPattern: TicketPattern }).optional(),
 });
 export type TaskUpdateJob = z.infer<typeof TaskUpdateJob>;
 
