@@ -39,6 +39,10 @@ export const WorkerEnv = z.object({
   RETRY_BASE_MS: envInteger({ default: 1_000, min: 1, max: 3_600_000 }),
   RETRY_CAP_MS: envInteger({ default: 300_000, min: 1, max: 86_400_000 }),
   GHL_TIMEOUT_MS: envInteger({ default: 15_000, min: 100, max: 300_000 }),
+  // How long a task stays fenced after a PUT whose outcome is unknown (docs/ordering.md): longer than
+  // GHL could take to apply a request we gave up on. 2 min is 8× the client timeout and above the
+  // 60 s idle timeout of common load balancers, after which a request still in flight is cut.
+  AMBIGUOUS_HOLD_MS: envInteger({ default: 120_000, min: 0, max: 3_600_000 }),
   SHUTDOWN_TIMEOUT_MS: envInteger({ default: 25_000, min: 0, max: 3_600_000 }),
   LOCK_DURATION_MS: envInteger({ default: 30_000, min: 200, max: 600_000 }),
   STALLED_INTERVAL_MS: envInteger({ default: 30_000, min: 200, max: 600_000 }),
@@ -76,6 +80,8 @@ export interface WorkerConfig {
   shutdownTimeoutMs: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /** After a timeout, reset or 5xx on a PUT: no event for that task is written for this long (task-order-guard.ts). */
+  ambiguousHoldMs: number;
   /** Where the worker serves /healthz, /readyz and /metrics. */
   metrics: { port: number; host: string };
   logLevel: LogLevel;
@@ -118,6 +124,7 @@ export function loadConfig(env: Env): ConfigResult<WorkerConfig> {
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
     lockDurationMs: vars.LOCK_DURATION_MS,
     stalledIntervalMs: vars.STALLED_INTERVAL_MS,
+    ambiguousHoldMs: vars.AMBIGUOUS_HOLD_MS,
     metrics: { port: vars.METRICS_PORT, host: vars.METRICS_HOST },
     logLevel: vars.LOG_LEVEL,
     logFormat: vars.LOG_FORMAT,

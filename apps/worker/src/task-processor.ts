@@ -1,4 +1,4 @@
-import type { GhlClient, GhlResponse, Task } from '@closeloop/ghl';
+import { GhlError, type GhlClient, type GhlResponse, type Task } from '@closeloop/ghl';
 import {
   DEFAULT_TICKET_PATTERN,
   TaskUpdateJob,
@@ -13,7 +13,7 @@ import { MAX_STALLS, decide, type Outcome, type PolicyContext } from './failure-
 import type { Logger } from './logger.js';
 import type { RateBudget } from './rate-budget.js';
 import type { TaskMatcher } from './task-matcher.js';
-import type { TaskOrderGuard } from './task-order-guard.js';
+import { orderKeyFor, type OrderKey, type TaskOrderGuard } from './task-order-guard.js';
 
 export interface ProcessorDeps {
   config: WorkerConfig;
@@ -37,7 +37,7 @@ interface Target {
   locationId: string;
   contactId: string;
   taskId: string;
-  occurredAtMs: number;
+  order: OrderKey;
 }
 
 /** A parsed job whose task may still have to be found (no ids in the event). */
@@ -45,6 +45,7 @@ interface Located {
   data: TaskUpdateJob;
   locationId: string;
   ids: { contactId: string; taskId: string } | undefined;
+  jobId: string;
 }
 
 /** Why a step stops the job; the failure policy turns it into a decision. */
@@ -96,13 +97,21 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
     if (guarded.value !== 'go') return executor.completed(run, guarded.value);
 
     let committed = false;
+    let fenceMs = 0;
     let stopped: Stop;
     try {
       const budget = await takeBudget(target, deps);
       if (!budget.ok) {
         stopped = budget;
       } else {
-        const response = await call(target, deps);
+        let response: GhlResponse<Task>;
+        try {
+          response = await call(target, deps);
+        } catch (error) {
+          // GHL may still apply a PUT whose outcome we did not learn: fence the task (task-order-guard.ts).
+          if (isAmbiguous(error)) fenceMs = deps.config.ambiguousHoldMs;
+          throw error;
+        }
         const result = await commit(target, response, run, deps);
         committed = true;
         return executor.completed(run, result);
@@ -110,7 +119,7 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
     } catch (error) {
       stopped = { outcome: { kind: 'failed', error }, failure: { error } };
     } finally {
-      if (!committed) await deps.guard.release(target.taskId, run.jobId);
+      if (!committed) await deps.guard.release(target.taskId, run.jobId, fenceMs);
     }
     return stop(run, stopped);
   };
@@ -144,7 +153,7 @@ function parse(job: TaskJob, deps: ProcessorDeps): Step<Located> {
     const message = 'the job names no location and several locations are configured (no GHL_LOCATION_ID)';
     return { ok: false, outcome: { kind: 'no-location', message }, failure: { message } };
   }
-  return { ok: true, value: { data, locationId, ids: taskIdsOf(data.event) } };
+  return { ok: true, value: { data, locationId, ids: taskIdsOf(data.event), jobId: job.id ?? '' } };
 }
 
 /**
@@ -154,8 +163,8 @@ function parse(job: TaskJob, deps: ProcessorDeps): Step<Located> {
  */
 async function resolve(located: Located, deps: ProcessorDeps): Promise<Step<Target>> {
   const { data, locationId } = located;
-  const occurredAtMs = Date.parse(data.event.occurredAt);
-  if (located.ids) return { ok: true, value: { data, locationId, ...located.ids, occurredAtMs } };
+  const order = orderKeyFor(data.event.occurredAt, data.receivedAt, located.jobId);
+  if (located.ids) return { ok: true, value: { data, locationId, ...located.ids, order } };
   const ticketRef = data.event.ticket?.id;
   if (ticketRef === undefined) {
     // The job schema requires a ticket when ids are missing; kept for jobs of an older schema.
@@ -174,7 +183,7 @@ async function resolve(located: Located, deps: ProcessorDeps): Promise<Step<Targ
     case 'found':
       return {
         ok: true,
-        value: { data, locationId, contactId: result.contactId, taskId: result.taskId, occurredAtMs },
+        value: { data, locationId, contactId: result.contactId, taskId: result.taskId, order },
       };
     case 'rate-budget-spent':
       return {
@@ -210,7 +219,7 @@ async function guard(
   run: JobRun,
   deps: ProcessorDeps,
 ): Promise<Step<'go' | TaskUpdateResult>> {
-  const begin = await deps.guard.begin(target.taskId, target.occurredAtMs, run.jobId);
+  const begin = await deps.guard.begin(target.taskId, target.order);
   if (begin.kind === 'busy') {
     return {
       ok: false,
@@ -259,7 +268,7 @@ async function commit(
   run: JobRun,
   deps: ProcessorDeps,
 ): Promise<TaskUpdateResult> {
-  await deps.guard.commit(target.taskId, target.occurredAtMs, run.jobId);
+  await deps.guard.commit(target.taskId, target.order);
   await clearDeadLetterAfterSuccess(deps.store, run.jobId, history(run.job));
   return { taskId: target.taskId, completed: response.data.completed, status: response.status };
 }
@@ -277,4 +286,19 @@ function policyContext(job: TaskJob, deps: ProcessorDeps): PolicyContext {
     now: Date.now(),
     random: deps.random,
   };
+}
+
+/**
+ * An outcome that does not say whether GHL applied the PUT: no answer (timeout, reset, cut off at
+ * shutdown) or a 5xx, which a gateway in front of GHL may give while GHL still works on the request.
+ * A 429 is not ambiguous (GHL refused before doing anything), nor is any 4xx.
+ */
+function isAmbiguous(error: unknown): boolean {
+  if (!(error instanceof GhlError)) return false;
+  return (
+    error.code === 'TIMEOUT' ||
+    error.code === 'NETWORK' ||
+    error.code === 'ABORTED' ||
+    error.code === 'SERVER_ERROR'
+  );
 }

@@ -73,6 +73,19 @@ export function openTaskUpdateProducer(options: TaskUpdateProducerOptions): Task
   };
 }
 
+let lastReceivedMs = 0;
+
+/**
+ * Now, but strictly later than the previous event this process received: the ordering guard breaks
+ * ties between events of the same second by receive time (apps/worker task-order-guard.ts), so two
+ * events received in one millisecond must still get distinct, ordered times. Drifts ahead of the
+ * clock only by the number of events received within one millisecond.
+ */
+function nextReceiveTime(): Date {
+  lastReceivedMs = Math.max(Date.now(), lastReceivedMs + 1);
+  return new Date(lastReceivedMs);
+}
+
 export interface EnqueueTaskUpdateInput {
   /** `events` for the signed webhook, `internal` for POST /v1/task-updates, or a producer's own name. */
   source: string;
@@ -107,7 +120,7 @@ export async function enqueueTaskUpdate(
     source: input.source,
     idempotencyKey: input.idempotencyKey,
     event: input.event,
-    receivedAt: (input.receivedAt ?? new Date()).toISOString(),
+    receivedAt: (input.receivedAt ?? nextReceiveTime()).toISOString(),
   });
   const jobId = jobIdFor(data.source, data.idempotencyKey);
   const dedupeKey = dedupeKeyFor(producer.prefix, jobId);
