@@ -115,6 +115,8 @@ export function workerEnv(
     RETRY_BASE_MS: '20',
     RETRY_CAP_MS: '100',
     GHL_TIMEOUT_MS: '2000',
+    // Short, so a retry after a timeout or reset is not held for the production 2 min (docs/ordering.md).
+    AMBIGUOUS_HOLD_MS: '200',
     LOCK_DURATION_MS: '2000',
     STALLED_INTERVAL_MS: '1000',
     RATE_LIMIT_PER_INTERVAL: '1000',
