@@ -400,9 +400,12 @@ describe('task worker: ordering guard', () => {
 
     expect(await h.finished(reopened)).toEqual({ taskId, completed: false, status: 200 });
     expect((await h.sandbox.control.getTask(taskId))?.completed).toBe(false);
-    expect(await h.producer.redis.get(`${h.prefix}:task-order:${taskId}`)).toBe(
+    const marker = await h.producer.redis.get(`${h.prefix}:task-order:${taskId}`);
+    expect(marker?.split('|')).toEqual([
       String(Date.parse('2026-11-28T10:01:00.000Z')),
-    );
+      expect.stringMatching(/^\d+$/),
+      reopened.id,
+    ]);
   });
 
   it('When a failed call is retried, then the marker was not raised by the failure', async () => {
@@ -464,7 +467,12 @@ describe('task worker: one log line and one observer call per job outcome', () =
     const budgetDelays = lines.filter((l) => l.reason === 'RATE_BUDGET');
     expect(budgetDelays.every((l) => l.outcome === 'delayed')).toBe(true);
     expect(seen.filter((s) => s === 'delayed:RATE_BUDGET')).toHaveLength(budgetDelays.length);
-    const others = lines.filter((l) => l.reason !== 'RATE_BUDGET');
+    // A 503 leaves the task fenced for AMBIGUOUS_HOLD_MS (GHL may still apply the PUT): the retry,
+    // due within RETRY_CAP_MS (100 ms) of the 200 ms fence, waits it out (once, or twice when its
+    // jittered delay ends right at the fence's last millisecond).
+    const fenceDelays = lines.filter((l) => l.reason === 'TASK_BUSY');
+    expect(fenceDelays.length).toBeGreaterThanOrEqual(1);
+    const others = lines.filter((l) => l.reason !== 'RATE_BUDGET' && l.reason !== 'TASK_BUSY');
     expect(others.map((l) => [l.outcome, l.reason ?? l.code, l.status])).toEqual([
       ['delayed', 'GHL_RATE_LIMITED', 429],
       ['retrying', 'SERVER_ERROR', 503],
@@ -473,7 +481,7 @@ describe('task worker: one log line and one observer call per job outcome', () =
     for (const line of lines) {
       expect(line).toMatchObject({ locationId: LOC_A, attempts: expect.any(Number), ms: expect.any(Number) });
     }
-    expect(seen.filter((s) => s !== 'delayed:RATE_BUDGET')).toEqual([
+    expect(seen.filter((s) => s !== 'delayed:RATE_BUDGET' && s !== 'delayed:TASK_BUSY')).toEqual([
       'delayed:GHL_RATE_LIMITED',
       'retried:SERVER_ERROR',
       'completed:updated',
