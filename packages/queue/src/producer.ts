@@ -92,6 +92,8 @@ export interface EnqueueTaskUpdateInput {
   idempotencyKey: string;
   event: TaskEvent;
   receivedAt?: Date;
+  /** The source's ticket pattern, for an event the worker must find the task of (docs/matching.md). */
+  match?: { ticketPattern: string } | undefined;
 }
 
 export interface EnqueueResult {
@@ -121,6 +123,7 @@ export async function enqueueTaskUpdate(
     idempotencyKey: input.idempotencyKey,
     event: input.event,
     receivedAt: (input.receivedAt ?? nextReceiveTime()).toISOString(),
+    ...(input.match && { match: input.match }),
   });
   const jobId = jobIdFor(data.source, data.idempotencyKey);
   const dedupeKey = dedupeKeyFor(producer.prefix, jobId);
