@@ -15,7 +15,7 @@ import { ReceiverError, buildQueueUnavailableError, type ErrorCode } from './err
 import { assertJsonContentType, parseJsonBody, validateBody } from './json-body.js';
 import { ReceiverMetrics, measureRequests } from './metrics.js';
 import { assignRequestContext, getRequestContext } from './request-context.js';
-import { createWebhookSources } from './webhook-sources.js';
+import { createWebhookSources, type WebhookSource } from './webhook-sources.js';
 
 /**
  * How long a request may wait for Redis before it gets its 503 (docs/contracts.md, "HTTP": "within a second").
@@ -73,11 +73,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.all('/readyz', rejectOtherMethods('GET, HEAD'));
 
-  const accept = async (
-    req: Request,
-    res: Response,
-    input: { source: string; idempotencyKey: string; event: TaskEvent },
-  ): Promise<void> => {
+  const accept = async (req: Request, res: Response, input: EnqueueInput): Promise<void> => {
     const context = getRequestContext(req, logger);
     context.log.debug(
       { source: input.source, idempotencyKey: input.idempotencyKey, event: input.event },
@@ -89,27 +85,62 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(202).json(result);
   };
 
-  // Unknown sources are 404 whatever the method; known ones take POST only.
-  app.all('/webhooks/:source', (req, _res, next) => {
-    const source = sources.get(req.params.source);
-    if (!source) throw new ReceiverError('UNKNOWN_SOURCE', 'No webhook source of that name');
-    if (req.method !== 'POST') throw buildMethodNotAllowedError('POST');
-    if (!source.configured) {
-      throw new ReceiverError('SOURCE_NOT_CONFIGURED', 'This webhook source has no secret configured');
+  // Unknown sources are 404 whatever the method; known ones take POST only. A source with a path
+  // token is served only under its token: a wrong or missing token is as unknown as a wrong name.
+  const findSource = (req: Request): WebhookSource => {
+    const params = req.params as { source?: string; token?: string };
+    const source = params.source === undefined ? undefined : sources.get(params.source);
+    if (!source?.acceptsPath(params.token)) {
+      throw new ReceiverError('UNKNOWN_SOURCE', 'No webhook source of that name');
     }
-    next();
-  });
-  app.post('/webhooks/:source', readRawBody, async (req, res) => {
-    const source = sources.get(req.params.source);
-    if (!source) throw new ReceiverError('UNKNOWN_SOURCE', 'No webhook source of that name');
-    const rawBody = getRawBody(req);
-    // Order: authenticate, then judge the media type, then parse and validate (nothing about an
-    // unauthenticated body is looked at beyond its size).
-    const { idempotencyKey } = source.authenticate(rawBody, req.headers);
-    assertJsonContentType(req.headers['content-type']);
-    const event = validateBody(source.schema, parseJsonBody(rawBody));
-    await accept(req, res, { source: source.name, idempotencyKey, event });
-  });
+    return source;
+  };
+  // Two routes rather than one with an array of paths: the metrics label a request by its route pattern.
+  for (const path of ['/webhooks/:source', '/webhooks/:source/:token']) {
+    app.all(path, (req, _res, next) => {
+      const source = findSource(req);
+      if (req.method !== 'POST') throw buildMethodNotAllowedError('POST');
+      if (!source.configured) {
+        throw new ReceiverError('SOURCE_NOT_CONFIGURED', 'This webhook source has no secret configured');
+      }
+      next();
+    });
+    app.post(path, readRawBody, async (req, res) => {
+      const source = findSource(req);
+      const delivery = source.handle({
+        method: req.method,
+        url: req.originalUrl,
+        headers: req.headers,
+        rawBody: getRawBody(req),
+        receivedAt: new Date(),
+      });
+      const context = getRequestContext(req, logger);
+      if (delivery.kind === 'ignored') {
+        metrics.countIgnored(source.name);
+        context.fields = { source: source.name, ignored: delivery.reason };
+        res.status(202).json({ ignored: true, reason: delivery.reason });
+        return;
+      }
+      const match =
+        delivery.ticketPattern === undefined ? undefined : { ticketPattern: delivery.ticketPattern };
+      if (!delivery.batch && delivery.events.length === 1 && delivery.events[0]) {
+        await accept(req, res, { source: source.name, ...delivery.events[0], match });
+        return;
+      }
+      // A batch (HubSpot sends up to 100 events in one array): every event becomes its own job, all
+      // stored before the 202. Should Redis fail midway, the sender's retry re-adds the same jobs (same
+      // ids) and reports the stored ones as duplicates: nothing is lost or doubled.
+      context.log.debug({ source: source.name, events: delivery.events }, 'body');
+      const jobs: EnqueueResult[] = [];
+      for (const mapped of delivery.events) {
+        const result = await enqueue(producer, { source: source.name, ...mapped, match });
+        metrics.countAccepted(source.name, result.duplicate);
+        jobs.push(result);
+      }
+      context.fields = { source: source.name, jobs: jobs.length, ignored: delivery.ignored.length };
+      res.status(202).json({ jobs, ignored: delivery.ignored });
+    });
+  }
 
   app.post(
     '/v1/task-updates',
@@ -160,10 +191,14 @@ export function createApp(deps: AppDeps): express.Express {
   return app;
 }
 
-async function enqueue(
-  producer: TaskUpdateProducer,
-  input: { source: string; idempotencyKey: string; event: TaskEvent },
-): Promise<EnqueueResult> {
+type EnqueueInput = {
+  source: string;
+  idempotencyKey: string;
+  event: TaskEvent;
+  match?: { ticketPattern: string } | undefined;
+};
+
+async function enqueue(producer: TaskUpdateProducer, input: EnqueueInput): Promise<EnqueueResult> {
   try {
     return await runWithDeadline(enqueueTaskUpdate(producer, input), ENQUEUE_DEADLINE_MS, () =>
       buildQueueUnavailableError(new Error(`no answer from Redis within ${ENQUEUE_DEADLINE_MS} ms`)),

@@ -11,6 +11,7 @@ import {
   type ConfigResult,
   type Env,
 } from '@closeloop/runtime';
+import { loadSourcesFile, type ConfiguredSource } from '@closeloop/sources';
 import { z } from 'zod';
 
 export { redactRedisUrl } from '@closeloop/runtime';
@@ -45,6 +46,8 @@ export interface ReceiverConfig {
   /** Bull Board credentials; undefined = board not mounted. */
   admin: { user: string; password: string } | undefined;
   bodyLimitBytes: number;
+  /** The helpdesk sources of SOURCES_FILE (docs/senders/README.md), secrets resolved; empty without the file. */
+  sources: ConfiguredSource[];
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -110,6 +113,7 @@ const EnvSchema = z.object({
   ADMIN_USER: z.preprocess(blankAsUnset, AdminUser.optional()),
   ADMIN_PASSWORD: z.preprocess(blankAsUnset, AdminPassword.optional()),
   BODY_LIMIT: z.preprocess(blankAsUnset, BodyLimit.default(DEFAULT_BODY_LIMIT)),
+  SOURCES_FILE: envString(),
   LOG_LEVEL: LogLevel,
   LOG_FORMAT: LogFormat,
 });
@@ -124,10 +128,16 @@ const EnvSchema = z.object({
  */
 export function loadConfig(env: Env): ConfigResult<ReceiverConfig> {
   const isSet = (name: string): boolean => blankAsUnset(env[name]) !== undefined;
+  const sourcesFile = blankAsUnset(env.SOURCES_FILE);
+  const sources =
+    typeof sourcesFile === 'string' ? loadSourcesFile(sourcesFile, env) : { ok: true as const, sources: [] };
   const result = parseEnv(EnvSchema, env, () => [
-    ...(!isSet('WEBHOOK_SECRET') && !isSet('INTERNAL_API_KEY')
-      ? ['WEBHOOK_SECRET or INTERNAL_API_KEY: set at least one, otherwise the receiver accepts nothing']
+    ...(!isSet('WEBHOOK_SECRET') && !isSet('INTERNAL_API_KEY') && !isSet('SOURCES_FILE')
+      ? [
+          'WEBHOOK_SECRET, INTERNAL_API_KEY or SOURCES_FILE: set at least one, otherwise the receiver accepts nothing',
+        ]
       : []),
+    ...(sources.ok ? [] : sources.problems),
     ...(isSet('ADMIN_USER') !== isSet('ADMIN_PASSWORD')
       ? ['ADMIN_USER and ADMIN_PASSWORD: set both (Bull Board on) or neither (Bull Board off)']
       : []),
@@ -145,6 +155,7 @@ export function loadConfig(env: Env): ConfigResult<ReceiverConfig> {
         ? { user: values.ADMIN_USER, password: values.ADMIN_PASSWORD }
         : undefined,
     bodyLimitBytes: values.BODY_LIMIT,
+    sources: sources.ok ? sources.sources : [],
     logLevel: values.LOG_LEVEL,
     logFormat: values.LOG_FORMAT,
   }));

@@ -37,6 +37,7 @@ export class ReceiverMetrics {
   private readonly accepted: Counter<'source'>;
   private readonly duplicates: Counter<'source'>;
   private readonly rejected: Counter<'code'>;
+  private readonly ignored: Counter<'source'>;
   private readonly requestDuration: Histogram<'route' | 'status_class'>;
   private readonly queueMetricsUp: Gauge;
   private readonly queues: readonly Queue[];
@@ -63,6 +64,12 @@ export class ReceiverMetrics {
       labelNames: ['source'],
       registers,
     });
+    this.ignored = new Counter({
+      name: 'closeloop_receiver_ignored_total',
+      help: 'Genuine deliveries that neither close nor reopen a ticket (202 ignored, nothing enqueued)',
+      labelNames: ['source'],
+      registers,
+    });
     this.rejected = new Counter({
       name: 'closeloop_receiver_rejected_total',
       help: 'Requests answered with an error, by error code (Bull Board 401s included)',
@@ -84,11 +91,16 @@ export class ReceiverMetrics {
     for (const source of options.sources) {
       this.accepted.inc({ source }, 0);
       this.duplicates.inc({ source }, 0);
+      this.ignored.inc({ source }, 0);
     }
   }
 
   countAccepted(source: string, duplicate: boolean): void {
     (duplicate ? this.duplicates : this.accepted).inc({ source });
+  }
+
+  countIgnored(source: string): void {
+    this.ignored.inc({ source });
   }
 
   countRejected(code: ErrorCode): void {

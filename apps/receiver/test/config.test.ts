@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { expectConfig } from '@closeloop/runtime';
 import { loadConfig, redactRedisUrl } from '../src/config.js';
 
@@ -14,6 +17,15 @@ function problemsOf(env: Record<string, string | undefined>): string[] {
 
 const configOf = (env: Record<string, string | undefined>) => expectConfig(loadConfig(env));
 
+const sourcesDir = mkdtempSync(join(tmpdir(), 'closeloop-sources-'));
+afterAll(() => rmSync(sourcesDir, { recursive: true, force: true }));
+
+function writeSourcesFile(name: string, text: string): string {
+  const path = join(sourcesDir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
 describe('loadConfig', () => {
   it('When only INTERNAL_API_KEY is set, then every other variable takes its documented default', () => {
     expect(loadConfig({ INTERNAL_API_KEY: KEY })).toEqual({
@@ -25,6 +37,7 @@ describe('loadConfig', () => {
         host: '0.0.0.0',
         adminListener: { port: 3001, host: '127.0.0.1' },
         webhookSecrets: [],
+        sources: [],
         internalApiKey: KEY,
         admin: undefined,
         bodyLimitBytes: 256 * 1024,
@@ -62,9 +75,72 @@ describe('loadConfig', () => {
       internalApiKey: KEY,
       admin: { user: 'ops', password: 'long-enough-password' },
       bodyLimitBytes: 1024 * 1024,
+      sources: [],
       logLevel: 'debug',
       logFormat: 'pretty',
     });
+  });
+
+  it('When SOURCES_FILE names a YAML file, then its sources are read with their secrets from the environment', () => {
+    const file = writeSourcesFile(
+      'sources.yaml',
+      [
+        'sources:',
+        '  - name: zendesk',
+        '    type: zendesk',
+        '    secretEnv: ZENDESK_WEBHOOK_SECRET',
+        '    locationId: ve9EPM428h8vShlRW1KT',
+        "    match: { ticketPattern: '\\[{ticket}\\]' }",
+      ].join('\n'),
+    );
+    const config = configOf({
+      SOURCES_FILE: file,
+      ZENDESK_WEBHOOK_SECRET: 'zendesk-signing-secret-1 zendesk-signing-secret-2',
+    });
+    expect(config.sources).toEqual([
+      expect.objectContaining({
+        name: 'zendesk',
+        type: 'zendesk',
+        secrets: ['zendesk-signing-secret-1', 'zendesk-signing-secret-2'],
+        locationId: 've9EPM428h8vShlRW1KT',
+        ticketPattern: '\\[{ticket}\\]',
+        pathToken: undefined,
+      }),
+    ]);
+  });
+
+  it('When SOURCES_FILE has several problems, then every one is listed, none quoting a secret', () => {
+    const file = writeSourcesFile(
+      'sources.json',
+      JSON.stringify({
+        sources: [
+          { name: 'desk', type: 'freshdesk', secretEnv: 'DESK_SECRET', pathTokenEnv: 'DESK_TOKEN' },
+          { name: 'desk', type: 'nodesk', secretEnv: 'OTHER' },
+        ],
+      }),
+    );
+    const problems = problemsOf({ SOURCES_FILE: file, DESK_SECRET: 'short', DESK_TOKEN: 'tiny' });
+    expect(problems).toEqual(expect.arrayContaining([expect.stringContaining('source "desk" type')]));
+    expect(problemsOf({ SOURCES_FILE: file.replace('.json', '-missing.json') })).toEqual([
+      expect.stringContaining('cannot read'),
+    ]);
+    const fixed = writeSourcesFile(
+      'fixed.json',
+      JSON.stringify([
+        { name: 'desk', type: 'freshdesk', secretEnv: 'DESK_SECRET', pathTokenEnv: 'DESK_TOKEN' },
+        { name: 'desk', type: 'token', secretEnv: 'UNSET_SECRET' },
+      ]),
+    );
+    const listed = problemsOf({ SOURCES_FILE: fixed, DESK_SECRET: 'short', DESK_TOKEN: 'tiny' });
+    expect(listed).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('DESK_SECRET must hold secrets of at least 16'),
+        expect.stringContaining('DESK_TOKEN must be 24'),
+        expect.stringContaining('the name is used twice'),
+        expect.stringContaining('UNSET_SECRET (secretEnv) is not set'),
+      ]),
+    );
+    expect(listed.join('\n')).not.toMatch(/short|tiny/);
   });
 
   it('When a variable is set to the empty string (docker compose ${X:-}), then it counts as unset', () => {
@@ -96,8 +172,10 @@ describe('loadConfig', () => {
     ]);
   });
 
-  it('When neither WEBHOOK_SECRET nor INTERNAL_API_KEY is set, then it refuses to start', () => {
-    expect(problemsOf({})).toEqual([expect.stringContaining('WEBHOOK_SECRET or INTERNAL_API_KEY')]);
+  it('When none of WEBHOOK_SECRET, INTERNAL_API_KEY and SOURCES_FILE is set, then it refuses to start', () => {
+    expect(problemsOf({})).toEqual([
+      expect.stringContaining('WEBHOOK_SECRET, INTERNAL_API_KEY or SOURCES_FILE'),
+    ]);
   });
 
   it.each([

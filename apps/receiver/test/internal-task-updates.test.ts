@@ -146,7 +146,7 @@ describe('POST /v1/task-updates refusing a request', () => {
         JSON.stringify({
           type: 'ticket.merged',
           occurredAt: 'yesterday',
-          ghl: {},
+          ghl: { contactId: '../users', taskId: 'task 1' },
           idempotencyKey: 'k',
           extra: 1,
         }),

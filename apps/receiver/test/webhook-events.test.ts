@@ -262,8 +262,11 @@ describe('POST /webhooks/events refusing a delivery', () => {
   });
 
   const { ghl, ...withoutGhl } = sampleEvent;
+  const { type: _type, ...withoutType } = sampleEvent;
+  const { ticket: _ticket, ...withoutTicket } = withoutGhl;
   it.each([
-    ['a required field is missing', withoutGhl, ['ghl']],
+    ['a required field is missing', withoutType, ['type']],
+    ['neither task ids nor a ticket are given', withoutTicket, ['ticket']],
     ['a nested required field is missing', { ...sampleEvent, ghl: { contactId: 'c1' } }, ['ghl', 'taskId']],
     ['there is an extra field', { ...sampleEvent, priority: 'high' }, []],
     ['there is an extra nested field', { ...sampleEvent, ghl: { ...ghl, token: 'x' } }, ['ghl']],

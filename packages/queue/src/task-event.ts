@@ -24,8 +24,13 @@ export const GhlTarget = z
     contactId: GhlId.optional(),
     taskId: GhlId.optional(),
   })
-  .refine((ghl) => (ghl.contactId === undefined) === (ghl.taskId === undefined), {
-    message: 'give both contactId and taskId, or neither (the task is then found from the ticket)',
+  .superRefine((ghl, context) => {
+    if ((ghl.contactId === undefined) === (ghl.taskId === undefined)) return;
+    context.addIssue({
+      code: 'custom',
+      path: [ghl.contactId === undefined ? 'contactId' : 'taskId'],
+      message: 'give both contactId and taskId, or neither (the task is then found from the ticket)',
+    });
   });
 export type GhlTarget = z.infer<typeof GhlTarget>;
 

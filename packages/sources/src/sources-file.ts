@@ -38,10 +38,9 @@ export const SourceEntry = z.strictObject({
 });
 export type SourceEntry = z.infer<typeof SourceEntry>;
 
-const SourcesDocument = z.union([
-  z.strictObject({ sources: z.array(SourceEntry).max(100) }),
-  z.array(SourceEntry).max(100),
-]);
+const SourceList = z.array(SourceEntry).max(100);
+/** `{sources: [...]}`, or the bare list; judged by shape so that errors name the entry, not "invalid input". */
+const SourcesDocument = z.strictObject({ sources: SourceList });
 
 /** A path token is part of the URL: URL-safe, and long enough not to be guessed. */
 const MIN_PATH_TOKEN_LENGTH = 24;
@@ -84,7 +83,9 @@ export function parseSources(
   env: Record<string, string | undefined>,
   origin = 'SOURCES_FILE',
 ): SourcesResult {
-  const parsed = SourcesDocument.safeParse(document);
+  const parsed = Array.isArray(document)
+    ? SourceList.transform((sources) => ({ sources })).safeParse(document)
+    : SourcesDocument.safeParse(document);
   if (!parsed.success) {
     return {
       ok: false,
@@ -93,7 +94,7 @@ export function parseSources(
       ),
     };
   }
-  const entries = Array.isArray(parsed.data) ? parsed.data : parsed.data.sources;
+  const entries = parsed.data.sources;
   const problems: string[] = [];
   const seen = new Set<string>();
   const sources: ConfiguredSource[] = [];
