@@ -36,7 +36,7 @@ export function assignRequestContext(logger: Logger) {
         {
           method: req.method,
           // originalUrl: inside a mounted router (Bull Board) req.path is relative. Never the query.
-          path: req.originalUrl.split('?')[0],
+          path: redactPathToken(req.originalUrl.split('?')[0] ?? ''),
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - started) / 1e6,
           ...context.fields,
@@ -57,4 +57,12 @@ export function getRequestContext(req: Request, fallback: Logger): RequestContex
     contexts.set(req, context);
   }
   return context;
+}
+
+/**
+ * A source's path token (POST /webhooks/{source}/{token}, docs/senders/README.md) is a secret in
+ * the URL: the log keeps the route's shape, not the token.
+ */
+export function redactPathToken(path: string): string {
+  return path.replace(/^(\/webhooks\/[^/]+\/)[^/]+/, '$1[REDACTED]');
 }
