@@ -70,6 +70,8 @@ interface DevSecrets {
   internalApiKey: string;
   adminPassword: string;
   ghlToken: string;
+  /** The demo Zendesk source's signing secret (SOURCES_FILE below). */
+  zendeskSecret: string;
 }
 
 interface DevLock {
@@ -209,12 +211,14 @@ async function startGuard(): Promise<ChildProcess> {
 /** Secrets are generated once and kept in the data folder so a restart keeps the same credentials. */
 function loadOrCreateSecrets(): DevSecrets {
   const file = join(DATA_DIR, 'dev-secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
+  const kept = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<DevSecrets>) : {};
+  // A file from an older closeloop lacks the newer secrets: they are added, the others kept.
   const secrets: DevSecrets = {
-    webhookSecret: `whsec_${randomBytes(32).toString('base64')}`,
-    internalApiKey: randomBytes(24).toString('base64url'),
-    adminPassword: randomBytes(12).toString('base64url'),
-    ghlToken: `pit-dev-${randomBytes(16).toString('hex')}`,
+    webhookSecret: kept.webhookSecret ?? `whsec_${randomBytes(32).toString('base64')}`,
+    internalApiKey: kept.internalApiKey ?? randomBytes(24).toString('base64url'),
+    adminPassword: kept.adminPassword ?? randomBytes(12).toString('base64url'),
+    ghlToken: kept.ghlToken ?? `pit-dev-${randomBytes(16).toString('hex')}`,
+    zendeskSecret: kept.zendeskSecret ?? randomBytes(24).toString('base64'),
   };
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
@@ -511,6 +515,22 @@ async function main(): Promise<void> {
     }),
   );
 
+  // The demo helpdesk: a Zendesk source whose events carry no GHL ids, so the worker finds the task
+  // from the ticket reference (docs/matching.md). `pnpm send-event --source zendesk` signs for it.
+  const sourcesFile = join(DATA_DIR, 'sources.yaml');
+  writeFileSync(
+    sourcesFile,
+    [
+      '# Written by pnpm dev: the demo webhook source (docs/senders/README.md).',
+      'sources:',
+      '  - name: zendesk',
+      '    type: zendesk',
+      '    secretEnv: ZENDESK_WEBHOOK_SECRET',
+      `    locationId: ${DEMO.locationId}`,
+      '',
+    ].join('\n'),
+  );
+
   // `node --import tsx`, not the tsx command (see the header).
   const node = (entry: string): [string, string[]] => [process.execPath, ['--import', 'tsx', entry]];
   const pretty = { LOG_FORMAT: 'pretty', LOG_LEVEL: process.env.LOG_LEVEL || 'info' };
@@ -536,6 +556,8 @@ async function main(): Promise<void> {
       INTERNAL_API_KEY: secrets.internalApiKey,
       ADMIN_USER: 'admin',
       ADMIN_PASSWORD: secrets.adminPassword,
+      SOURCES_FILE: sourcesFile,
+      ZENDESK_WEBHOOK_SECRET: secrets.zendeskSecret,
     },
     TIER.apps,
   );
@@ -573,7 +595,7 @@ async function main(): Promise<void> {
       '',
       'closeloop is running.',
       '',
-      `  receiver      ${receiverUrl}   (POST /webhooks/events, POST /v1/task-updates, /healthz, /readyz)`,
+      `  receiver      ${receiverUrl}   (POST /webhooks/events, /webhooks/zendesk, /v1/task-updates, /healthz, /readyz)`,
       `  admin         ${adminUrl}/metrics   (the receiver's admin listener, loopback only)`,
       `  Bull Board    ${adminUrl}/admin/queues   user: admin   password: ${secrets.adminPassword}`,
       `  worker        ${metricsUrl}/metrics   (/healthz, /readyz)`,
@@ -582,6 +604,7 @@ async function main(): Promise<void> {
       '',
       `  WEBHOOK_SECRET=${secrets.webhookSecret}`,
       `  INTERNAL_API_KEY=${secrets.internalApiKey}`,
+      `  ZENDESK_WEBHOOK_SECRET=${secrets.zendeskSecret}   (the demo source in ${join(dataDir, 'sources.yaml')})`,
       `  GHL token (sandbox only)=${secrets.ghlToken}`,
       `  (kept in ${join(dataDir, 'dev-secrets.json')}; delete it for new ones)`,
       '',
@@ -596,6 +619,8 @@ async function main(): Promise<void> {
       `  curl -s ${sandboxUrl}/__sandbox/tasks/${task.id}`,
       '',
       `Send a signed webhook instead:  pnpm send-event --url ${receiverUrl} --task ${task.id}`,
+      `Or as Zendesk would, with no GHL ids (the task is found by its title):`,
+      `  pnpm send-event --url ${receiverUrl} --source zendesk --ticket ZD-4711`,
       'Ctrl-C stops everything.',
       '',
     ].join('\n'),
