@@ -15,7 +15,9 @@ import {
   DuplicateContactResponse,
   TaskListResponse,
   TaskResponse,
+  TaskSearchResponse,
   type Contact,
+  type SearchedTask,
   type Task,
 } from './schemas.js';
 
@@ -65,7 +67,7 @@ export interface GhlCallRecord {
   durationMs: number;
 }
 
-export type GhlOperation = 'completeTask' | 'getTask' | 'listTasks' | 'findContactByEmail';
+export type GhlOperation = 'completeTask' | 'getTask' | 'listTasks' | 'findContactByEmail' | 'searchTasks';
 
 /** Every call takes one: aborting it cuts the call off with GhlError ABORTED. */
 export interface CallOptions {
@@ -96,6 +98,22 @@ export interface FindContactByEmailInput extends CallOptions {
   email: string;
 }
 
+/**
+ * `TaskSearchParamsDto` (locations.json). Only what is given is sent: GHL's defaults (limit 25, skip 0)
+ * apply otherwise. `contactIds` is sent as the DTO's `contactId` (an array despite its name).
+ */
+export interface SearchTasksInput extends CallOptions {
+  locationId: string;
+  query?: string;
+  completed?: boolean;
+  contactIds?: string[];
+  assignedTo?: string[];
+  /** A positive integer; GHL's default is 25. */
+  limit?: number;
+  /** A non-negative integer; GHL's default is 0. */
+  skip?: number;
+}
+
 export interface GhlClient {
   /** `PUT /contacts/{contactId}/tasks/{taskId}/completed` with body exactly `{"completed":…}`. */
   completeTask(input: CompleteTaskInput): Promise<GhlResponse<Task>>;
@@ -105,20 +123,26 @@ export interface GhlClient {
   listTasks(input: ListTasksInput): Promise<GhlResponse<Task[]>>;
   /** `GET /contacts/search/duplicate?locationId=…&email=…`; `data` is null when GHL knows no such contact. */
   findContactByEmail(input: FindContactByEmailInput): Promise<GhlResponse<Contact | null>>;
+  /**
+   * `POST /locations/{locationId}/tasks/search` (scope `locations/tasks.readonly`): one page of the
+   * location's tasks, `_id` normalised to `id` (docs/ghl-api.md §1.5).
+   */
+  searchTasks(input: SearchTasksInput): Promise<GhlResponse<SearchedTask[]>>;
   /** Destroys the keep-alive sockets; requests still in flight fail with NETWORK. */
   close(): Promise<void>;
 }
 
 interface RequestSpec<S extends z.ZodType, T> {
   operation: GhlOperation;
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'PUT' | 'POST';
   /** The OpenAPI path template, e.g. '/contacts/{contactId}/tasks'. */
   route: string;
   /** Values for the template's `{names}`, encoded here. */
   params?: Record<string, string>;
   /** Encoded `a=b&c=d`, or undefined. */
   query?: string;
-  body?: string;
+  /** The JSON text, or a function that builds it (and may refuse with INVALID_REQUEST) once the call starts. */
+  body?: string | (() => string);
   locationId: string | undefined;
   signal: AbortSignal | undefined;
   schema: S;
@@ -128,6 +152,7 @@ interface RequestSpec<S extends z.ZodType, T> {
 interface PreparedRequest<S extends z.ZodType, T> extends RequestSpec<S, T> {
   /** Starts with '/', ids encoded; never contains the query. */
   path: string;
+  body?: string;
 }
 
 export function createGhlClient(options: GhlClientOptions): GhlClient {
@@ -259,9 +284,11 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
         path: input.route,
       });
     }
+    const { body, ...rest } = input;
     const spec: PreparedRequest<S, T> = {
-      ...input,
+      ...rest,
       path: buildPath(input.method, input.route, input.params ?? {}),
+      ...(body !== undefined && { body: typeof body === 'function' ? body() : body }),
     };
     const token = await tokenFor(spec);
     const secrets = [token];
@@ -366,11 +393,56 @@ export function createGhlClient(options: GhlClientOptions): GhlClient {
         select: (parsed) => parsed.contact ?? null,
       });
     },
+    searchTasks(input) {
+      return request({
+        operation: 'searchTasks',
+        signal: input.signal,
+        method: 'POST',
+        route: '/locations/{locationId}/tasks/search',
+        params: { locationId: input.locationId },
+        body: () => JSON.stringify(taskSearchBody(input)),
+        locationId: input.locationId,
+        schema: TaskSearchResponse,
+        select: (parsed) => parsed.tasks,
+      });
+    },
     close() {
       httpAgent.destroy();
       httpsAgent.destroy();
       return Promise.resolve();
     },
+  };
+}
+
+/**
+ * The body of task-search in the DTO's property order, with only the given fields: GHL validates it
+ * with class-validator and refuses unknown properties (docs/ghl-api.md §6), so nothing else is added.
+ * A limit or skip that is not a whole number is refused before sending (INVALID_REQUEST): GHL's DTO
+ * types them `number`, and a fraction or NaN would only come back as a 422 after spending budget.
+ */
+function taskSearchBody(input: SearchTasksInput): Record<string, unknown> {
+  const route = '/locations/{locationId}/tasks/search';
+  const refuse = (reason: string): never => {
+    throw new GhlError({
+      code: 'INVALID_REQUEST',
+      message: `GHL POST ${route} not sent: ${reason}`,
+      method: 'POST',
+      path: route,
+    });
+  };
+  if (input.limit !== undefined && !(Number.isInteger(input.limit) && input.limit > 0)) {
+    refuse('limit must be a positive integer');
+  }
+  if (input.skip !== undefined && !(Number.isInteger(input.skip) && input.skip >= 0)) {
+    refuse('skip must be a non-negative integer');
+  }
+  return {
+    ...(input.contactIds !== undefined && { contactId: input.contactIds }),
+    ...(input.completed !== undefined && { completed: input.completed }),
+    ...(input.assignedTo !== undefined && { assignedTo: input.assignedTo }),
+    ...(input.query !== undefined && { query: input.query }),
+    ...(input.limit !== undefined && { limit: input.limit }),
+    ...(input.skip !== undefined && { skip: input.skip }),
   };
 }
 

@@ -13,6 +13,7 @@ export {
   type GhlClientOptions,
   type GhlResponse,
   type ListTasksInput,
+  type SearchTasksInput,
 } from './client.js';
 export { StaticTokenCredentials, type CredentialsProvider } from './credentials.js';
 export {
@@ -27,4 +28,12 @@ export {
   type GhlErrorInit,
 } from './errors.js';
 export { parseRateLimit, parseRetryAfter, type RateLimitState } from './rate-limit.js';
-export { Contact, DuplicateContactResponse, Task, TaskListResponse, TaskResponse } from './schemas.js';
+export {
+  Contact,
+  DuplicateContactResponse,
+  SearchedTask,
+  Task,
+  TaskListResponse,
+  TaskResponse,
+  TaskSearchResponse,
+} from './schemas.js';

@@ -52,3 +52,31 @@ export type Contact = z.infer<typeof Contact>;
  */
 export const DuplicateContactResponse = z.looseObject({ contact: Contact.nullish() });
 export type DuplicateContactResponse = z.infer<typeof DuplicateContactResponse>;
+
+/**
+ * A task as the location-wide task search returns it (locations.json `task-search`). The document's
+ * response schema is unusable (`tasks: {type: array, items: {type: array}}`); what the real API sends
+ * is written down in docs/ghl-api.md §1.5: task objects whose id may come as `_id` (the Mongo/Elastic
+ * document id) rather than `id`. Both are accepted and `id` is always set here. Loose otherwise: the
+ * answer also carries fields such as `contactDetails`, `assignedToUserDetails`, `searchAfter` that the
+ * shape of may change.
+ */
+export const SearchedTask = z.preprocess(
+  (value) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+    const record = value as Record<string, unknown>;
+    return record.id === undefined && typeof record._id === 'string' ? { ...record, id: record._id } : value;
+  },
+  z.looseObject({
+    id: z.string().min(1),
+    completed: z.boolean(),
+    contactId: optionalText,
+    title: optionalText,
+    body: optionalText,
+  }),
+);
+export type SearchedTask = z.infer<typeof SearchedTask>;
+
+/** The 200 of task-search: `{tasks: [...]}`; other top-level fields (e.g. a count) pass through. */
+export const TaskSearchResponse = z.looseObject({ tasks: z.array(SearchedTask) });
+export type TaskSearchResponse = z.infer<typeof TaskSearchResponse>;
