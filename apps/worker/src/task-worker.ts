@@ -71,7 +71,7 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
   // Lock for the per-task ordering guard: long enough for the rate-budget check and one GHL call.
   const guard = createTaskOrderGuard(connection, prefix, config.ghl.timeoutMs + 5_000);
   const budget = createRateBudget(connection, prefix, config.rateLimit);
-  const matcher = createTaskMatcher({ ghl: deps.ghl, budget, redis: connection, prefix });
+  const matcher = createTaskMatcher({ ghl: deps.ghl, budget, redis: connection, prefix, logger });
   const calls = new AbortController();
 
   const executor = createDecisionExecutor({ store, budget, logger, observer: deps.observer ?? NO_OBSERVER });

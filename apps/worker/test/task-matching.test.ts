@@ -1,0 +1,360 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import type { SandboxSeed } from '@closeloop/ghl-sandbox';
+import {
+  DEFAULT_TICKET_PATTERN,
+  enqueueTaskUpdate,
+  type DeadLetterMatch,
+  type TaskEvent,
+} from '@closeloop/queue';
+import { waitFor } from '@closeloop/test-support';
+import type { Job } from 'bullmq';
+import type { TaskUpdateResult } from '../src/task-worker.js';
+import { CONTACT_A, Harness, LOC_A, type HarnessOptions } from './harness.js';
+
+/**
+ * Finding the task (docs/matching.md) through the real worker: events name no GHL ids, only a
+ * ticket (and maybe the requester's email); the sandbox holds the tasks, and its call log shows
+ * exactly which lookups the worker made.
+ */
+
+const opened: Harness[] = [];
+async function harness(options: HarnessOptions = {}): Promise<Harness> {
+  const h = await Harness.start(options);
+  opened.push(h);
+  return h;
+}
+afterEach(async () => {
+  for (const h of opened.splice(0)) await h.close();
+});
+
+const EMAIL_A = 'a@example.com';
+/** A second contact of location A, so "only the requester's tasks" is visible. */
+const CONTACT_A2 = 'contactA200000000003';
+const EMAIL_A2 = 'other@example.com';
+
+type SeedTask = NonNullable<SandboxSeed['tasks']>[number];
+
+async function seedTasks(h: Harness, tasks: SeedTask[]): Promise<void> {
+  await h.sandbox.control.seed({
+    contacts: [{ id: CONTACT_A2, locationId: LOC_A, email: EMAIL_A2 }],
+    tasks,
+  });
+}
+
+let clock = Date.parse('2026-11-28T10:00:00.000Z');
+/** An event without GHL ids; each one a second later than the previous, so their order is clear. */
+function ticketEvent(
+  ticketRef: string,
+  options: { type?: TaskEvent['type']; email?: string } = {},
+): TaskEvent {
+  clock += 1_000;
+  return {
+    type: options.type ?? 'ticket.closed',
+    occurredAt: new Date(clock).toISOString(),
+    ticket: { id: ticketRef },
+    ...(options.email !== undefined && { requester: { email: options.email } }),
+    ghl: { locationId: LOC_A },
+  };
+}
+
+async function enqueueWithPattern(
+  h: Harness,
+  event: TaskEvent,
+  ticketPattern: string,
+): Promise<Job<unknown, TaskUpdateResult>> {
+  const { jobId } = await enqueueTaskUpdate(h.producer, {
+    source: 'zendesk',
+    idempotencyKey: `${event.ticket?.id ?? ''}-${event.occurredAt}`,
+    event,
+    match: { ticketPattern },
+  });
+  const job = await h.queue.getJob(jobId);
+  if (!job) throw new Error(`job ${jobId} vanished right after enqueue`);
+  return job;
+}
+
+/** The GHL calls the sandbox saw, as "METHOD path", oldest first. */
+async function callLines(h: Harness): Promise<string[]> {
+  return (await h.sandbox.control.calls()).map((call) => `${call.method} ${call.path}`);
+}
+
+async function stateOf(h: Harness, taskId: string): Promise<boolean | undefined> {
+  return (await h.sandbox.control.getTask(taskId))?.completed;
+}
+
+async function deadLetterMatch(
+  h: Harness,
+  job: Job<unknown, TaskUpdateResult>,
+): Promise<{
+  reason: string | undefined;
+  match: DeadLetterMatch | undefined;
+}> {
+  const letter = await h.deadLetter(job.id ?? '');
+  return { reason: letter?.data.reason, match: letter?.data.match };
+}
+
+const LOOKUP_BY_EMAIL = ['GET /contacts/search/duplicate', `GET /contacts/${CONTACT_A}/tasks`];
+
+describe('finding the task by the requester email', () => {
+  it('When a close names only a ticket and the email, then the contact by email, its tasks and the PUT of the one task referencing the ticket are called, in that order', async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      { id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
+      { id: 'task-other-ticket', contactId: CONTACT_A, title: 'Send the quote for ZD-5000' },
+      // The same ticket on another contact: not the requester's, so never looked at.
+      { id: 'task-other-contact', contactId: CONTACT_A2, title: 'Call back (ZD-4711)' },
+    ]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+
+    expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
+    expect(await stateOf(h, 'task-target')).toBe(true);
+    expect(await stateOf(h, 'task-other-ticket')).toBe(false);
+    expect(await stateOf(h, 'task-other-contact')).toBe(false);
+    expect(await callLines(h)).toEqual([
+      ...LOOKUP_BY_EMAIL,
+      `PUT /contacts/${CONTACT_A}/tasks/task-target/completed`,
+    ]);
+    const [duplicate] = await h.sandbox.control.calls({ path: '/contacts/search/duplicate' });
+    expect(duplicate?.query).toEqual({ locationId: LOC_A, email: EMAIL_A });
+    // Personal data only at debug (level 20): no line above it carries the email or the task title.
+    const loud = JSON.stringify(h.logs.filter((line) => line.level > 20));
+    expect(loud).not.toContain(EMAIL_A);
+    expect(loud).not.toContain('Call back');
+  });
+
+  it('When the reference is found in the task body rather than its title, then that task is completed', async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      { id: 'task-body', contactId: CONTACT_A, title: 'Call back', body: 'Helpdesk ticket: ZD-4711' },
+    ]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+
+    expect(await h.finished(job)).toEqual({ taskId: 'task-body', completed: true, status: 200 });
+  });
+
+  it('When a reopen comes for a ticket with one open and one completed task, then the completed one is reopened', async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      { id: 'task-done', contactId: CONTACT_A, title: 'Call back (ZD-4711)', completed: true },
+      { id: 'task-open', contactId: CONTACT_A, title: 'Follow-up for ZD-4711' },
+    ]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { type: 'ticket.reopened', email: EMAIL_A }));
+
+    expect(await h.finished(job)).toEqual({ taskId: 'task-done', completed: false, status: 200 });
+    expect(await stateOf(h, 'task-done')).toBe(false);
+    expect(await stateOf(h, 'task-open')).toBe(false);
+    expect(await callLines(h)).toEqual([
+      ...LOOKUP_BY_EMAIL,
+      `PUT /contacts/${CONTACT_A}/tasks/task-done/completed`,
+    ]);
+  });
+
+  it('When a close comes for a ticket whose only task is already completed, then that task is sent again (the PUT is idempotent)', async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      { id: 'task-done', contactId: CONTACT_A, title: 'Call back (ZD-4711)', completed: true },
+    ]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+
+    expect(await h.finished(job)).toEqual({ taskId: 'task-done', completed: true, status: 200 });
+  });
+
+  it('When a ticket is closed and then reopened, then the reopen reuses the cached lookup: one contact search, one task list, two PUTs', async () => {
+    const h = await harness();
+    await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }]);
+
+    const close = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+    expect(await h.finished(close)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
+    // The task is completed now, yet the reopen finds it through the cache, not a second lookup.
+    const reopen = await h.enqueue(ticketEvent('ZD-4711', { type: 'ticket.reopened', email: EMAIL_A }));
+    expect(await h.finished(reopen)).toEqual({ taskId: 'task-target', completed: false, status: 200 });
+
+    expect(await stateOf(h, 'task-target')).toBe(false);
+    expect(await callLines(h)).toEqual([
+      ...LOOKUP_BY_EMAIL,
+      `PUT /contacts/${CONTACT_A}/tasks/task-target/completed`,
+      `PUT /contacts/${CONTACT_A}/tasks/task-target/completed`,
+    ]);
+  });
+});
+
+describe('the ticket pattern', () => {
+  it('When one task says ZD-47110 and another ZD-4711, then a close of ZD-4711 completes only the second (whole word by default)', async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      { id: 'task-longer', contactId: CONTACT_A, title: 'Invoice ZD-47110' },
+      { id: 'task-prefixed', contactId: CONTACT_A, title: 'XZD-4711 is another system' },
+      { id: 'task-exact', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
+    ]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+
+    expect(await h.finished(job)).toEqual({ taskId: 'task-exact', completed: true, status: 200 });
+    expect(await stateOf(h, 'task-longer')).toBe(false);
+    expect(await stateOf(h, 'task-prefixed')).toBe(false);
+  });
+
+  it("When the job carries the source's own pattern, then only a task matching that pattern is a candidate", async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      // Both contain the whole word 4711, so the default pattern could not choose between them.
+      { id: 'task-tagged', contactId: CONTACT_A, title: '[ticket 4711] Call back' },
+      { id: 'task-untagged', contactId: CONTACT_A, title: 'Order 4711 shipped' },
+    ]);
+
+    const job = await enqueueWithPattern(
+      h,
+      ticketEvent('4711', { email: EMAIL_A }),
+      String.raw`\[ticket {ticket}\]`,
+    );
+
+    expect(await h.finished(job)).toEqual({ taskId: 'task-tagged', completed: true, status: 200 });
+    expect(await stateOf(h, 'task-untagged')).toBe(false);
+  });
+});
+
+describe('when the lookup fails', () => {
+  it('When no contact has the email, then the job is dead-lettered NO_MATCH with what was searched and no PUT is sent', async () => {
+    const h = await harness();
+    await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: 'nobody@example.com' }));
+
+    expect(await h.failed(job)).toContain('NO_MATCH');
+    expect(await deadLetterMatch(h, job)).toEqual({
+      reason: 'NO_MATCH',
+      match: {
+        searched: {
+          locationId: LOC_A,
+          ticket: 'ZD-4711',
+          pattern: DEFAULT_TICKET_PATTERN,
+          email: 'nobody@example.com',
+          completed: false,
+          route: 'GET /contacts/search/duplicate',
+        },
+      },
+    });
+    expect(await callLines(h)).toEqual(['GET /contacts/search/duplicate']);
+    expect(await stateOf(h, 'task-target')).toBe(false);
+  });
+
+  it("When none of the contact's tasks references the ticket, then NO_MATCH names the contact and both routes", async () => {
+    const h = await harness();
+    await seedTasks(h, [{ id: 'task-else', contactId: CONTACT_A, title: 'Call back (ZD-47110)' }]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+
+    expect(await h.failed(job)).toContain('no open task references ticket ZD-4711');
+    expect(await deadLetterMatch(h, job)).toEqual({
+      reason: 'NO_MATCH',
+      match: {
+        searched: {
+          locationId: LOC_A,
+          ticket: 'ZD-4711',
+          pattern: DEFAULT_TICKET_PATTERN,
+          email: EMAIL_A,
+          contactId: CONTACT_A,
+          completed: false,
+          route: 'GET /contacts/search/duplicate + GET /contacts/{contactId}/tasks',
+        },
+      },
+    });
+    expect(await callLines(h)).toEqual(LOOKUP_BY_EMAIL);
+  });
+
+  it('When two open tasks of the contact reference the ticket, then the job is dead-lettered AMBIGUOUS_MATCH with both candidates and no PUT is sent', async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      { id: 'task-one', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
+      { id: 'task-two', contactId: CONTACT_A, title: 'Send the refund', body: 'see ZD-4711' },
+      // Already completed: not one the close could mean.
+      { id: 'task-done', contactId: CONTACT_A, title: 'ZD-4711 first contact', completed: true },
+    ]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+
+    expect(await h.failed(job)).toContain('AMBIGUOUS_MATCH');
+    const { reason, match } = await deadLetterMatch(h, job);
+    expect(reason).toBe('AMBIGUOUS_MATCH');
+    expect(match?.searched).toMatchObject({ ticket: 'ZD-4711', contactId: CONTACT_A, completed: false });
+    expect(match?.candidates).toEqual(
+      expect.arrayContaining([
+        { taskId: 'task-one', contactId: CONTACT_A, title: 'Call back (ZD-4711)', completed: false },
+        { taskId: 'task-two', contactId: CONTACT_A, title: 'Send the refund', completed: false },
+      ]),
+    );
+    expect(match?.candidates).toHaveLength(2);
+    expect(await callLines(h)).toEqual(LOOKUP_BY_EMAIL);
+  });
+
+  it('When a NO_MATCH is followed by the task being created, then the next event finds it (no-match is not cached)', async () => {
+    const h = await harness();
+    const first = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+    expect(await h.failed(first)).toContain('NO_MATCH');
+
+    await seedTasks(h, [{ id: 'task-late', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }]);
+    const second = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+
+    expect(await h.finished(second)).toEqual({ taskId: 'task-late', completed: true, status: 200 });
+  });
+});
+
+describe('the cost of a lookup', () => {
+  it('When the location budget allows one request per second, then each lookup call waits for its own window and the job is delayed, not failed', async () => {
+    const h = await harness({ env: { RATE_LIMIT_PER_INTERVAL: '1', RATE_LIMIT_INTERVAL_MS: '1000' } });
+    await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+
+    expect(await h.finished(job, 30_000)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
+    const calls = await h.sandbox.control.calls();
+    expect(calls.map((call) => `${call.method} ${call.path}`)).toEqual([
+      ...LOOKUP_BY_EMAIL,
+      `PUT /contacts/${CONTACT_A}/tasks/task-target/completed`,
+    ]);
+    // One request per one-second window: each call waited for the next window (less a little for
+    // the time between taking the budget and the sandbox recording the call).
+    const times = calls.map((call) => Date.parse(call.at));
+    for (let i = 1; i < times.length; i += 1) {
+      expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(900);
+    }
+    const delays = h.logs.filter((line) => line.outcome === 'delayed');
+    expect(delays.length).toBeGreaterThanOrEqual(2);
+    expect(delays.every((line) => line.reason === 'RATE_BUDGET')).toBe(true);
+    expect(h.logs.filter((line) => line.outcome === 'retrying')).toEqual([]);
+    // Only the successful attempt counts (BullMQ 6 counts it): the delays spent none.
+    expect((await h.reload(job)).attemptsMade).toBe(1);
+  });
+
+  it('When GHL answers 429 to the contact search, then the job is delayed without spending an attempt and then completes', async () => {
+    const h = await harness();
+    await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }]);
+    // The fault filter matches a substring of the path (FaultSpec.taskId).
+    await h.sandbox.control.injectFault({
+      status: 429,
+      headers: { 'retry-after': '1' },
+      taskId: 'search/duplicate',
+      count: 1,
+    });
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+
+    await waitFor(async () => (await (await h.reload(job)).getState()) === 'delayed', {
+      description: 'the job to be delayed after the 429',
+    });
+    expect((await h.reload(job)).attemptsMade).toBe(0);
+    expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
+    expect((await h.reload(job)).attemptsMade).toBe(1);
+    const calls = await h.sandbox.control.calls();
+    expect(calls.map((call) => `${call.status} ${call.method} ${call.path}`)).toEqual([
+      '429 GET /contacts/search/duplicate',
+      '200 GET /contacts/search/duplicate',
+      `200 GET /contacts/${CONTACT_A}/tasks`,
+      `200 PUT /contacts/${CONTACT_A}/tasks/task-target/completed`,
+    ]);
+  });
+});
