@@ -3,6 +3,7 @@ import { faultBody, ghlError, ghlValidationError, MESSAGES } from './ghl-errors.
 import type { RateLimitState } from './rate-limiter.js';
 import type { RecordedCall, SandboxContact, SandboxTask } from './schemas.js';
 import type { SandboxState } from './state.js';
+import { parseTaskSearch, searchTasks, toSearchedTask } from './task-search.js';
 
 type ParsedBody = { kind: 'none' } | { kind: 'json'; value: unknown } | { kind: 'invalid'; message: string };
 
@@ -13,6 +14,12 @@ interface CallContext {
   locationId: string | undefined;
   body: ParsedBody;
   rateHeadersSet: boolean;
+  /** performance.now() when the request arrived: a fault's `applyDelayMs` counts from here. */
+  arrivedAt: number;
+  /** Set by a fault with `applyDelayMs`: the PUT's state change is deferred by that much. */
+  applyDelayMs?: number;
+  /** Set with `applyDelayMs`: the answer is held until this performance.now() (from `latencyMs`). */
+  answerAt?: number;
 }
 
 function contextOf(res: Response): CallContext {
@@ -35,12 +42,18 @@ function setRateHeaders(res: Response, limits: RateLimitState): void {
  */
 function answer(state: SandboxState, res: Response, status: number, body: unknown): void {
   const context = contextOf(res);
-  context.call.status = status;
-  context.call.responseBody = body;
   if (!context.rateHeadersSet && context.locationId !== undefined) {
     setRateHeaders(res, state.rateLimiter.peek(context.locationId));
   }
-  res.status(status).json(body);
+  const send = (): void => {
+    context.call.status = status;
+    context.call.responseBody = body;
+    res.status(status).json(body);
+  };
+  // An `applyDelayMs` fault ran the checks at once and holds only the answer (see applyFaults).
+  const wait = context.answerAt === undefined ? 0 : context.answerAt - performance.now();
+  if (wait > 0) state.delay(Math.ceil(wait), send);
+  else send();
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -73,7 +86,13 @@ function recordCall(state: SandboxState): RequestHandler {
       responseBody: undefined,
     };
     state.calls.push(call);
-    const context: CallContext = { call, locationId, body: { kind: 'none' }, rateHeadersSet: false };
+    const context: CallContext = {
+      call,
+      locationId,
+      body: { kind: 'none' },
+      rateHeadersSet: false,
+      arrivedAt: performance.now(),
+    };
     (res.locals as { ghl: CallContext }).ghl = context;
     next();
   };
@@ -107,8 +126,25 @@ function applyFaults(state: SandboxState): RequestHandler {
       next();
       return;
     }
+    const context = contextOf(res);
+    if (
+      fault.applyDelayMs !== undefined &&
+      !fault.resetConnection &&
+      fault.status === undefined &&
+      fault.body === undefined
+    ) {
+      // The request is handled now and its state change scheduled from its arrival, while the answer
+      // waits `latencyMs` on its own: the two clocks are independent, as they are for a PUT that GHL
+      // applies while its answer is lost or late.
+      for (const [name, value] of Object.entries(fault.headers ?? {})) res.setHeader(name, value);
+      context.applyDelayMs = fault.applyDelayMs;
+      if (fault.latencyMs !== undefined && fault.latencyMs > 0) {
+        context.answerAt = context.arrivedAt + fault.latencyMs;
+      }
+      next();
+      return;
+    }
     const act = (): void => {
-      const context = contextOf(res);
       if (fault.resetConnection) {
         context.call.status = 0;
         req.socket.destroy();
@@ -259,8 +295,48 @@ export function createGhlRouter(state: SandboxState): express.Router {
     const contactId = param(req, 'contactId');
     const taskId = param(req, 'taskId');
     if (!resolveContact(state, res, contactId) || !resolveTask(state, res, contactId, taskId)) return;
-    const task = state.setTaskCompleted(taskId, (value as { completed: boolean }).completed);
+    const completed = (value as { completed: boolean }).completed;
+    const applyDelayMs = contextOf(res).applyDelayMs;
+    if (applyDelayMs !== undefined) {
+      const current = state.task(taskId);
+      if (!current) return;
+      const wait = contextOf(res).arrivedAt + applyDelayMs - performance.now();
+      if (wait > 0) state.scheduleApply(Math.ceil(wait), () => state.setTaskCompleted(taskId, completed));
+      else state.setTaskCompleted(taskId, completed);
+      // The answer reports the state that will be applied, as GHL's would once it has applied it.
+      answer(state, res, 200, { task: toGhlTask({ ...current, completed }) });
+      return;
+    }
+    const task = state.setTaskCompleted(taskId, completed);
     if (task) answer(state, res, 200, { task: toGhlTask(task) });
+  });
+
+  router.post('/locations/:locationId/tasks/search', ...guard, (req, res) => {
+    const context = contextOf(res);
+    // The location check comes before the body: in NestJS, guards (where GHL's IAM checks the token
+    // against the path's location) run before pipes (where the DTO is validated),
+    // https://docs.nestjs.com/guards ("Guards are executed after all middleware, but before any
+    // interceptor or pipe").
+    if (param(req, 'locationId') !== context.locationId) {
+      answer(state, res, 403, ghlError(403, MESSAGES.wrongLocation));
+      return;
+    }
+    if (context.body.kind === 'invalid') {
+      answer(state, res, 400, ghlError(400, context.body.message));
+      return;
+    }
+    const parsed = parseTaskSearch(context.body.kind === 'json' ? context.body.value : {});
+    if (!parsed.ok) {
+      answer(state, res, 422, ghlValidationError(parsed.messages));
+      return;
+    }
+    const page = searchTasks(state.tasksOfLocation(param(req, 'locationId')), parsed.search);
+    const tasks = page.map((task) =>
+      toSearchedTask(task, state.contact(task.contactId), state.taskAdded(task.id)?.dateAdded ?? ''),
+    );
+    // 201: NestJS's default for a POST handler, and what the real search is reported to answer
+    // (docs/ghl-api.md §1.5); the document lists only 200.
+    answer(state, res, 201, { tasks });
   });
 
   router.get('/contacts/search/duplicate', ...guard, (req, res) => {

@@ -51,6 +51,14 @@ export const FaultSpec = z.object({
   latencyMs: z.number().int().min(0).max(600_000).optional(),
   /** Destroy the socket without answering. */
   resetConnection: z.boolean().optional(),
+  /**
+   * For `PUT …/completed` only: the state change lands this many ms after the request arrived instead
+   * of at once, independently of when the answer is sent (`latencyMs`). The answer still reports the
+   * state that will be applied. Models GHL applying a PUT whose answer the client never saw (a
+   * timeout), so that it can land after a newer PUT. With `status`, `body` or `resetConnection` the
+   * fault answers as usual and nothing is applied.
+   */
+  applyDelayMs: z.number().int().min(0).max(600_000).optional(),
 });
 export type FaultSpec = z.infer<typeof FaultSpec>;
 

@@ -34,7 +34,14 @@ export class SandboxState {
   readonly #contactByEmail = new Map<string, string>();
   readonly #tasks = new Map<string, SandboxTask>();
   readonly #tasksByContact = new Map<string, Set<string>>();
+  /** Location id → task ids, so the location-wide task search never scans other locations' tasks. */
+  readonly #tasksByLocation = new Map<string, Set<string>>();
+  /** When each task was first seeded (its `dateAdded`), and a sequence number that breaks ties. */
+  readonly #taskAdded = new Map<string, { seq: number; dateAdded: string }>();
+  #taskSeq = 0;
   readonly #delays = new Set<NodeJS.Timeout>();
+  /** Deferred state changes (fault `applyDelayMs`); cancelled by `reset` and `cancelDelays`. */
+  readonly #pendingApplies = new Set<NodeJS.Timeout>();
 
   constructor(options: SandboxOptions = {}) {
     this.options = {
@@ -81,7 +88,11 @@ export class SandboxState {
       // A contact that moved to another location takes its tasks along.
       for (const taskId of this.#tasksByContact.get(contact.id) ?? []) {
         const task = this.#tasks.get(taskId);
-        if (task) task.locationId = contact.locationId;
+        if (task && task.locationId !== contact.locationId) {
+          this.#tasksByLocation.get(task.locationId)?.delete(taskId);
+          task.locationId = contact.locationId;
+          addToIndex(this.#tasksByLocation, contact.locationId, taskId);
+        }
       }
     }
 
@@ -89,7 +100,14 @@ export class SandboxState {
       const contact = this.#contacts.get(task.contactId);
       if (!contact) throw new SeedError(`task ${task.id} refers to unknown contact ${task.contactId}`);
       const previous = this.#tasks.get(task.id);
-      if (previous) this.#tasksByContact.get(previous.contactId)?.delete(task.id);
+      if (previous) {
+        this.#tasksByContact.get(previous.contactId)?.delete(task.id);
+        this.#tasksByLocation.get(previous.locationId)?.delete(task.id);
+      }
+      if (!this.#taskAdded.has(task.id)) {
+        this.#taskSeq += 1;
+        this.#taskAdded.set(task.id, { seq: this.#taskSeq, dateAdded: new Date().toISOString() });
+      }
       this.#tasks.set(task.id, {
         id: task.id,
         contactId: task.contactId,
@@ -100,12 +118,8 @@ export class SandboxState {
         ...(task.dueDate !== undefined && { dueDate: task.dueDate }),
         completed: task.completed ?? false,
       });
-      let ids = this.#tasksByContact.get(task.contactId);
-      if (!ids) {
-        ids = new Set();
-        this.#tasksByContact.set(task.contactId, ids);
-      }
-      ids.add(task.id);
+      addToIndex(this.#tasksByContact, task.contactId, task.id);
+      addToIndex(this.#tasksByLocation, contact.locationId, task.id);
     }
   }
 
@@ -140,6 +154,21 @@ export class SandboxState {
     return result;
   }
 
+  /** Every task of a location, in no particular order (the search sorts what it returns). */
+  tasksOfLocation(locationId: string): SandboxTask[] {
+    const result: SandboxTask[] = [];
+    for (const id of this.#tasksByLocation.get(locationId) ?? []) {
+      const task = this.#tasks.get(id);
+      if (task) result.push(task);
+    }
+    return result;
+  }
+
+  /** When the task was first seeded, as GHL's `dateAdded`, and its insertion rank. */
+  taskAdded(taskId: string): { seq: number; dateAdded: string } | undefined {
+    return this.#taskAdded.get(taskId);
+  }
+
   setTaskCompleted(taskId: string, completed: boolean): SandboxTask | undefined {
     const task = this.#tasks.get(taskId);
     if (!task) return undefined;
@@ -157,9 +186,34 @@ export class SandboxState {
     this.#delays.add(timer);
   }
 
+  /**
+   * Runs a deferred state change (fault `applyDelayMs`) after `ms`. Kept apart from `delay` so that
+   * `reset` can drop pending changes (a late apply must not land on the next test's data) without
+   * cutting off answers still being delayed.
+   */
+  scheduleApply(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.#pendingApplies.delete(timer);
+      fn();
+    }, ms);
+    this.#pendingApplies.add(timer);
+  }
+
+  /** Deferred state changes not yet applied. */
+  get pendingApplies(): number {
+    return this.#pendingApplies.size;
+  }
+
+  cancelPendingApplies(): void {
+    for (const timer of this.#pendingApplies) clearTimeout(timer);
+    this.#pendingApplies.clear();
+  }
+
+  /** Latency faults and deferred applies alike: what `close()` calls so that nothing keeps the process alive. */
   cancelDelays(): void {
     for (const timer of this.#delays) clearTimeout(timer);
     this.#delays.clear();
+    this.cancelPendingApplies();
   }
 
   /** Data, calls, faults and rate counters: a fresh sandbox with the same options. */
@@ -170,10 +224,22 @@ export class SandboxState {
     this.#contactByEmail.clear();
     this.#tasks.clear();
     this.#tasksByContact.clear();
+    this.#tasksByLocation.clear();
+    this.#taskAdded.clear();
+    this.cancelPendingApplies();
     this.calls.clear();
     this.faults.clear();
     this.rateLimiter.clear();
   }
+}
+
+function addToIndex(index: Map<string, Set<string>>, key: string, id: string): void {
+  let ids = index.get(key);
+  if (!ids) {
+    ids = new Set();
+    index.set(key, ids);
+  }
+  ids.add(id);
 }
 
 function emailKey(locationId: string, email: string): string {

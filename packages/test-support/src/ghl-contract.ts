@@ -3,11 +3,15 @@ import { OpenAPIBackend, type Operation } from 'openapi-backend';
 
 /**
  * GHL's official OpenAPI documents (contracts/ghl-openapi, copied unchanged from
- * GoHighLevel/highlevel-api-docs) as a validator: every request the client sends and every
+ * GoHighLevel/highlevel-api-docs: contacts.json and locations.json) as a validator: every request the client sends and every
  * response the sandbox gives is checked here by openapi-backend (ajv), not by hand-written checks.
  */
 const CONTACTS_DOCUMENT = fileURLToPath(
   new URL('../../../contracts/ghl-openapi/apps/contacts.json', import.meta.url),
+);
+/** The Sub-Account document: closeloop uses its task search (`task-search`). */
+const LOCATIONS_DOCUMENT = fileURLToPath(
+  new URL('../../../contracts/ghl-openapi/apps/locations.json', import.meta.url),
 );
 
 export interface ContractRequest {
@@ -43,19 +47,24 @@ export function loadGhlContract(): Promise<GhlContract> {
 }
 
 async function build(): Promise<GhlContract> {
-  const api = new OpenAPIBackend({
-    definition: CONTACTS_DOCUMENT,
-    quick: false,
-    validate: true,
-    strict: false,
-  });
-  await api.init();
+  // One backend per document: each keeps its own relative $refs; a request goes to the first document
+  // that has its path and method.
+  const apis = await Promise.all(
+    [CONTACTS_DOCUMENT, LOCATIONS_DOCUMENT].map(async (definition) => {
+      const backend = new OpenAPIBackend({ definition, quick: false, validate: true, strict: false });
+      await backend.init();
+      return backend;
+    }),
+  );
 
-  const operationFor = (method: string, path: string): Operation => {
-    const operation = api.matchOperation({ method, path, headers: {} });
-    if (!operation) throw new Error(`GHL's OpenAPI document has no operation for ${method} ${path}`);
-    return operation;
+  const match = (method: string, path: string): { api: OpenAPIBackend; operation: Operation } => {
+    for (const api of apis) {
+      const operation = api.matchOperation({ method, path, headers: {} });
+      if (operation) return { api, operation };
+    }
+    throw new Error(`GHL's OpenAPI documents have no operation for ${method} ${path}`);
   };
+  const operationFor = (method: string, path: string): Operation => match(method, path).operation;
 
   return {
     operationFor,
@@ -64,6 +73,12 @@ async function build(): Promise<GhlContract> {
       for (const [name, value] of Object.entries(request.headers)) {
         if (value !== undefined) headers[name.toLowerCase()] = value;
       }
+      // A path no document has is still validated (by the contacts document), which reports it.
+      const api =
+        apis.find((backend) =>
+          backend.matchOperation({ method: request.method, path: request.path, headers: {} }),
+        ) ?? apis[0];
+      if (!api) throw new Error('no GHL OpenAPI document loaded');
       const result = api.validateRequest({
         method: request.method,
         path: request.path,
@@ -74,7 +89,7 @@ async function build(): Promise<GhlContract> {
       return (result.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? e.keyword}`);
     },
     checkResponse(method, path, status, body) {
-      const operation = operationFor(method, path);
+      const { api, operation } = match(method, path);
       const operationId = operation.operationId ?? `${method} ${path}`;
       const documented = Object.keys(operation.responses ?? {}).includes(String(status));
       if (!documented) return { operationId, documented, errors: [] };
