@@ -358,3 +358,178 @@ describe('the cost of a lookup', () => {
     ]);
   });
 });
+
+const SEARCH_PATH = `/locations/${LOC_A}/tasks/search`;
+
+describe('finding the task by the ticket alone (the location task search)', () => {
+  it('When a close names only a ticket, then the location search finds the one task referencing it, on whichever contact, and that task is completed', async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      { id: 'task-decoy', contactId: CONTACT_A, title: 'Invoice ZD-47110' },
+      { id: 'task-target', contactId: CONTACT_A2, title: 'Call back (ZD-4711)' },
+    ]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711'));
+
+    expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
+    expect(await stateOf(h, 'task-target')).toBe(true);
+    expect(await stateOf(h, 'task-decoy')).toBe(false);
+    expect(await callLines(h)).toEqual([
+      `POST ${SEARCH_PATH}`,
+      `PUT /contacts/${CONTACT_A2}/tasks/task-target/completed`,
+    ]);
+    const [search] = await h.sandbox.control.calls({ path: SEARCH_PATH });
+    // No `completed` filter: one search serves a close and a reopen (the state is chosen locally).
+    expect(search?.body).toEqual({ query: 'ZD-4711', limit: 100, skip: 0 });
+  });
+
+  it('When a reopen names only a ticket, then the completed task is reopened, not the open one', async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      { id: 'task-open', contactId: CONTACT_A, title: 'Follow-up ZD-4711' },
+      { id: 'task-done', contactId: CONTACT_A2, title: 'Call back (ZD-4711)', completed: true },
+    ]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711', { type: 'ticket.reopened' }));
+
+    expect(await h.finished(job)).toEqual({ taskId: 'task-done', completed: false, status: 200 });
+    expect(await stateOf(h, 'task-open')).toBe(false);
+  });
+
+  it('When a ticket is closed and then reopened, then one search serves both', async () => {
+    const h = await harness();
+    await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A2, title: 'Call back (ZD-4711)' }]);
+
+    const close = await h.enqueue(ticketEvent('ZD-4711'));
+    expect(await h.finished(close)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
+    const reopen = await h.enqueue(ticketEvent('ZD-4711', { type: 'ticket.reopened' }));
+    expect(await h.finished(reopen)).toEqual({ taskId: 'task-target', completed: false, status: 200 });
+
+    expect(await h.sandbox.control.calls({ path: SEARCH_PATH })).toHaveLength(1);
+    expect(await h.sandbox.control.calls({ method: 'PUT' })).toHaveLength(2);
+    expect(await stateOf(h, 'task-target')).toBe(false);
+  });
+
+  it('When the task is on the second page of the search, then the worker pages on (skip 100) and finds it', async () => {
+    const h = await harness();
+    // 120 tasks whose titles contain the reference as text but not as a whole word (GHL's query is a
+    // substring search); dated, so they sort before the undated target (sandbox order: due date).
+    const decoys: SeedTask[] = Array.from({ length: 120 }, (_, n) => ({
+      id: `task-decoy-${String(n).padStart(3, '0')}`,
+      contactId: CONTACT_A,
+      title: `Invoice ZD-4711${n}`,
+      dueDate: '2026-12-01T00:00:00.000Z',
+    }));
+    await seedTasks(h, [...decoys, { id: 'task-target', contactId: CONTACT_A2, title: 'Call back ZD-4711' }]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711'));
+
+    expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
+    const searches = await h.sandbox.control.calls({ path: SEARCH_PATH });
+    expect(searches.map((call) => call.body)).toEqual([
+      { query: 'ZD-4711', limit: 100, skip: 0 },
+      { query: 'ZD-4711', limit: 100, skip: 100 },
+    ]);
+  });
+
+  it('When the search returns more than 10 pages, then the worker stops there and dead-letters AMBIGUOUS_MATCH (it cannot know the task is the only one)', async () => {
+    const h = await harness();
+    const decoys: SeedTask[] = Array.from({ length: 1_001 }, (_, n) => ({
+      id: `task-decoy-${String(n).padStart(4, '0')}`,
+      contactId: CONTACT_A,
+      title: n === 0 ? 'Call back ZD-4711' : `Invoice ZD-4711${n}`,
+    }));
+    await seedTasks(h, decoys);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711'));
+
+    expect(await h.failed(job)).toContain('AMBIGUOUS_MATCH');
+    const { match } = await deadLetterMatch(h, job);
+    expect(match?.searched.route).toBe(
+      'POST /locations/{locationId}/tasks/search (stopped after 10 pages of 100: too many tasks mention the ticket)',
+    );
+    expect(match?.candidates).toEqual([
+      { taskId: 'task-decoy-0000', contactId: CONTACT_A, title: 'Call back ZD-4711', completed: false },
+    ]);
+    expect(await h.sandbox.control.calls({ path: SEARCH_PATH })).toHaveLength(10);
+    expect(await h.sandbox.control.calls({ method: 'PUT' })).toEqual([]);
+  });
+
+  it('When tasks of two contacts reference the ticket, then AMBIGUOUS_MATCH lists both with their contacts', async () => {
+    const h = await harness();
+    await seedTasks(h, [
+      { id: 'task-one', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
+      { id: 'task-two', contactId: CONTACT_A2, title: 'ZD-4711: refund' },
+    ]);
+
+    const job = await h.enqueue(ticketEvent('ZD-4711'));
+
+    expect(await h.failed(job)).toContain('AMBIGUOUS_MATCH');
+    const { match } = await deadLetterMatch(h, job);
+    expect(match).toEqual({
+      searched: {
+        locationId: LOC_A,
+        ticket: 'ZD-4711',
+        pattern: DEFAULT_TICKET_PATTERN,
+        completed: false,
+        route: 'POST /locations/{locationId}/tasks/search',
+      },
+      candidates: expect.arrayContaining([
+        { taskId: 'task-one', contactId: CONTACT_A, title: 'Call back (ZD-4711)', completed: false },
+        { taskId: 'task-two', contactId: CONTACT_A2, title: 'ZD-4711: refund', completed: false },
+      ]) as unknown,
+    });
+    expect(match?.candidates).toHaveLength(2);
+  });
+
+  it('When the only search result referencing the ticket has no contact, then it is no candidate (the PUT needs one) and the job is NO_MATCH', async () => {
+    const h = await harness();
+    // A task on no contact, as GHL allows; the sandbox always has one, so the answer is injected.
+    await h.sandbox.control.injectFault({
+      body: { tasks: [{ _id: 'task-orphan', title: 'Call back (ZD-4711)', completed: false }] },
+      taskId: 'tasks/search',
+      count: 1,
+    });
+
+    const job = await h.enqueue(ticketEvent('ZD-4711'));
+
+    expect(await h.failed(job)).toContain('NO_MATCH');
+    expect((await deadLetterMatch(h, job)).match).toEqual({
+      searched: {
+        locationId: LOC_A,
+        ticket: 'ZD-4711',
+        pattern: DEFAULT_TICKET_PATTERN,
+        completed: false,
+        route: 'POST /locations/{locationId}/tasks/search',
+      },
+    });
+  });
+
+  it('When GHL answers 429 to the search, then the job is delayed without spending an attempt and then completes', async () => {
+    const h = await harness();
+    await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A2, title: 'Call back (ZD-4711)' }]);
+    await h.sandbox.control.injectFault({
+      status: 429,
+      headers: { 'retry-after': '1' },
+      taskId: 'tasks/search',
+      count: 1,
+    });
+
+    const job = await h.enqueue(ticketEvent('ZD-4711'));
+
+    await waitFor(async () => (await (await h.reload(job)).getState()) === 'delayed', {
+      description: 'the job to be delayed after the 429',
+    });
+    expect((await h.reload(job)).attemptsMade).toBe(0);
+    expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
+    expect((await h.reload(job)).attemptsMade).toBe(1);
+    const calls = await h.sandbox.control.calls();
+    expect(calls.map((call) => `${call.status} ${call.method} ${call.path}`)).toEqual([
+      `429 POST ${SEARCH_PATH}`,
+      `201 POST ${SEARCH_PATH}`,
+      `200 PUT /contacts/${CONTACT_A2}/tasks/task-target/completed`,
+    ]);
+    const delayed = h.logs.find((line) => line.outcome === 'delayed');
+    expect(delayed?.reason).toBe('GHL_RATE_LIMITED');
+  });
+});
