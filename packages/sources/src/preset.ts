@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { TaskEvent, type TaskEventType } from '@closeloop/queue';
 import { SourceError } from './source-error.js';
@@ -154,4 +155,12 @@ export function stringField(value: unknown, ...path: (string | number)[]): strin
   if (typeof found === 'string') return found;
   if (typeof found === 'number' && Number.isFinite(found)) return String(found);
   return undefined;
+}
+
+/**
+ * A vendor's delivery id as an idempotency key: kept as sent when it is printable ASCII of at most
+ * 256 characters (the queue's IdempotencyKey), else its SHA-256, so an odd id still dedupes.
+ */
+export function deliveryKey(id: string): string {
+  return /^[\x21-\x7e]{1,256}$/.test(id) ? id : createHash('sha256').update(id).digest('hex');
 }

@@ -14,7 +14,7 @@ import {
  *
  * ```json
  * { "ticket_id": "{{ticket.id}}", "status": "{{ticket.status}}", "requester_email": "{{ticket.requester.email}}",
- *   "updated_at": "{{ticket.updated_at_with_timestamp}}", "ticket_url": "{{ticket.url}}",
+ *   "updated_at": "{{ticket.updated_at_with_timestamp}}", "ticket_url": "{{ticket.link}}",
  *   "ghl_contact_id": "", "ghl_task_id": "" }
  * ```
  *
@@ -63,7 +63,7 @@ export function mapTemplateBody(
       type,
       occurredAt,
       ticketId,
-      ticketUrl: stringField(body, 'ticket_url'),
+      ticketUrl: httpUrlOrUndefined(stringField(body, 'ticket_url')),
       email: stringField(body, 'requester_email'),
       contactId: stringField(body, 'ghl_contact_id'),
       taskId: stringField(body, 'ghl_task_id'),
@@ -91,6 +91,22 @@ function keyFor(
   const when = updatedAt || createHash('sha256').update(request.rawBody).digest('hex').slice(0, 32);
   const key = `${ticketId}:${status}:${when}`.replace(/[^\x21-\x7e]/g, '_');
   return key.length <= 256 ? key : createHash('sha256').update(key).digest('hex');
+}
+
+/**
+ * `ticket_url` is informational, so a value that is no absolute http(s) URL is dropped rather than
+ * refusing the delivery: Zendesk's `{{ticket.url}}` renders without a scheme
+ * ("acme.zendesk.com/agent/tickets/1"; `{{ticket.link}}` / `{{ticket.url_with_protocol}}` carry it,
+ * https://support.zendesk.com/hc/en-us/articles/4408886858138), which the event schema would refuse.
+ */
+function httpUrlOrUndefined(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const url = new URL(value.trim());
+    return url.protocol === 'https:' || url.protocol === 'http:' ? value.trim() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** ISO 8601, Unix seconds or Unix milliseconds; undefined when unreadable. */
