@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { loadGhlContract, waitFor } from '@closeloop/test-support';
 import { startSandbox, type RunningSandbox } from '../src/index.js';
+import { startSandboxWithState } from '../src/server.js';
 import {
   C1,
   T1,
@@ -210,5 +211,119 @@ describe('closing with a slow call in flight', () => {
 
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(await pending).toBe('failed');
+  });
+});
+
+describe('a PUT that GHL applies later (fault applyDelayMs)', () => {
+  const putCompleted = (completed: boolean, signal?: AbortSignal) =>
+    fetch(`${sandbox.url}${completePath(C1, T1)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN_L1}`, version: VERSION, 'content-type': 'application/json' },
+      body: JSON.stringify({ completed }),
+      ...(signal !== undefined && { signal }),
+    });
+
+  it('When applyDelayMs is given alone, then the answer comes at once with the state to be applied, and the task changes only later', async () => {
+    await sandbox.control.injectFault({ taskId: T1, applyDelayMs: 400 });
+    const started = performance.now();
+
+    const response = await putCompleted(true);
+    const answeredAfter = performance.now() - started;
+
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { task: { completed: boolean } }).task.completed).toBe(true);
+    expect(answeredAfter).toBeLessThan(400);
+    expect((await sandbox.control.getTask(T1))?.completed).toBe(false);
+    await waitFor(async () => (await sandbox.control.getTask(T1))?.completed === true, {
+      description: 'the deferred PUT to land',
+    });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(390);
+  });
+
+  it('When the client gives up on a slow PUT and sends a newer one, then the late PUT lands after the newer one and wins', async () => {
+    // The older close: GHL applies it 500 ms after arrival and answers after 5 s (the client has left by then).
+    await sandbox.control.injectFault({ taskId: T1, applyDelayMs: 500, latencyMs: 5_000 });
+    const older = await putCompleted(true, AbortSignal.timeout(100)).then(
+      () => 'answered',
+      () => 'timed out',
+    );
+    expect(older).toBe('timed out');
+
+    // The newer reopen is applied at once…
+    const newer = await putCompleted(false);
+    expect(newer.status).toBe(200);
+    expect((await sandbox.control.getTask(T1))?.completed).toBe(false);
+
+    // …and then the older one lands on top of it.
+    await waitFor(async () => (await sandbox.control.getTask(T1))?.completed === true, {
+      description: 'the late PUT to land after the newer one',
+    });
+    const calls = await sandbox.control.calls({ path: T1, method: 'PUT' });
+    expect(calls.map((call) => call.body)).toEqual([{ completed: true }, { completed: false }]);
+  });
+
+  it('When latencyMs is longer than applyDelayMs, then the state changes before the answer is sent', async () => {
+    await sandbox.control.injectFault({ taskId: T1, applyDelayMs: 50, latencyMs: 800 });
+    let answered = false;
+    const pending = putCompleted(true).then(async (response) => {
+      answered = true;
+      return ((await response.json()) as { task: { completed: boolean } }).task.completed;
+    });
+
+    await waitFor(async () => (await sandbox.control.getTask(T1))?.completed === true, {
+      description: 'the PUT to be applied',
+    });
+    expect(answered).toBe(false);
+    expect(await pending).toBe(true);
+  });
+
+  it('When the PUT is refused (422), then nothing is scheduled and the task stays as it was', async () => {
+    await sandbox.control.injectFault({ taskId: T1, applyDelayMs: 10 });
+
+    const response = await fetch(`${sandbox.url}${completePath(C1, T1)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN_L1}`, version: VERSION, 'content-type': 'application/json' },
+      body: JSON.stringify({ completed: true, extra: 1 }),
+    });
+
+    expect(response.status).toBe(422);
+    await response.body?.cancel();
+    expect((await sandbox.control.getTask(T1))?.completed).toBe(false);
+  });
+
+  it('When the sandbox closes with an apply still pending, then close() cancels it and leaves no timer behind', async () => {
+    const { sandbox: local, state } = await startSandboxWithState();
+    await resetAndSeed(local.control);
+    await local.control.injectFault({ taskId: T1, applyDelayMs: 60_000 });
+    const response = await callGhl(local.url, {
+      method: 'PUT',
+      path: completePath(),
+      body: { completed: true },
+    });
+    expect(response.status).toBe(200);
+    expect(state.pendingApplies).toBe(1);
+
+    const started = performance.now();
+    await local.close();
+
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(state.pendingApplies).toBe(0);
+    expect(state.task(T1)?.completed).toBe(false);
+  });
+
+  it('When the sandbox is reset with an apply pending, then the apply is dropped', async () => {
+    const { sandbox: local, state } = await startSandboxWithState();
+    try {
+      await resetAndSeed(local.control);
+      await local.control.injectFault({ taskId: T1, applyDelayMs: 60_000 });
+      await callGhl(local.url, { method: 'PUT', path: completePath(), body: { completed: true } });
+      expect(state.pendingApplies).toBe(1);
+
+      await local.control.reset();
+
+      expect(state.pendingApplies).toBe(0);
+    } finally {
+      await local.close();
+    }
   });
 });
