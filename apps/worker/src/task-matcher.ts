@@ -6,7 +6,7 @@ import type { Logger } from './logger.js';
 import type { RateBudget } from './rate-budget.js';
 
 /**
- * Finding the task of an event that names no task ids (docs/matching.md, DESIGN §6 in the issue):
+ * Finding the task of an event that names no task ids (docs/matching.md):
  *
  * - with the requester's email: `GET /contacts/search/duplicate` → that contact's tasks
  *   (`GET /contacts/{contactId}/tasks`, no paging exists for it: docs/ghl-api.md §1.3);
