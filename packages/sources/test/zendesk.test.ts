@@ -30,7 +30,7 @@ function settings(overrides: Partial<SourceSettings> = {}): SourceSettings {
   };
 }
 
-function request(body: string, headers: Record<string, string>): SourceRequest {
+function request(body: string, headers: SourceRequest['headers']): SourceRequest {
   return { method: 'POST', url: '/webhooks/zendesk', headers, rawBody: Buffer.from(body), receivedAt: NOW };
 }
 
