@@ -12,7 +12,7 @@ import type { DecisionExecutor, Failure, JobRun, TaskJob, TaskUpdateResult } fro
 import { MAX_STALLS, decide, type Outcome, type PolicyContext } from './failure-policy.js';
 import type { Logger } from './logger.js';
 import type { RateBudget } from './rate-budget.js';
-import type { TaskMatcher } from './task-matcher.js';
+import type { MatchRequest, TaskMatcher } from './task-matcher.js';
 import { orderKeyFor, type OrderKey, type TaskOrderGuard } from './task-order-guard.js';
 
 export interface ProcessorDeps {
@@ -38,6 +38,8 @@ interface Target {
   contactId: string;
   taskId: string;
   order: OrderKey;
+  /** Set when the task was found by lookup (task-matcher.ts): a 404 on it drops the cached match. */
+  matchRequest?: MatchRequest;
 }
 
 /** A parsed job whose task may still have to be found (no ids in the event). */
@@ -110,6 +112,10 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
         } catch (error) {
           // GHL may still apply a PUT whose outcome we did not learn: fence the task (task-order-guard.ts).
           if (isAmbiguous(error)) fenceMs = deps.config.ambiguousHoldMs;
+          // A cached match whose task is gone: the next run (a replay) looks again.
+          if (target.matchRequest && error instanceof GhlError && error.code === 'NOT_FOUND') {
+            await deps.matcher.forget(target.matchRequest);
+          }
           throw error;
         }
         const result = await commit(target, response, run, deps);
@@ -171,19 +177,20 @@ async function resolve(located: Located, deps: ProcessorDeps): Promise<Step<Targ
     const message = 'the event names neither task ids nor a ticket';
     return { ok: false, outcome: { kind: 'invalid-job', message }, failure: { message } };
   }
-  const result = await deps.matcher.resolve({
+  const matchRequest: MatchRequest = {
     locationId,
     ticketRef,
     email: data.event.requester?.email,
     completed: completedFor(data.event.type),
     pattern: data.match?.ticketPattern ?? DEFAULT_TICKET_PATTERN,
     signal: deps.signal,
-  });
+  };
+  const result = await deps.matcher.resolve(matchRequest);
   switch (result.kind) {
     case 'found':
       return {
         ok: true,
-        value: { data, locationId, contactId: result.contactId, taskId: result.taskId, order },
+        value: { data, locationId, contactId: result.contactId, taskId: result.taskId, order, matchRequest },
       };
     case 'rate-budget-spent':
       return {
