@@ -1,11 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  PRESETS,
-  SourceError,
-  type MapResult,
-  type SourceRequest,
-  type SourceSettings,
-} from '../src/index.js';
+import { PRESETS, SourceError, type SourceRequest, type SourceSettings } from '../src/index.js';
 
 const preset = PRESETS.token;
 const SECRET = 'shared-secret-0123456789abcdef';
