@@ -143,4 +143,39 @@ describe('ordering: the newest event wins', () => {
     expect(await h.finished(reopened)).toEqual({ taskId, completed: false, status: 200 });
     expect(await completedOf(h, taskId)).toBe(false);
   });
+
+  it('When an older close times out at the client while GHL still applies it, then a newer reopen is applied after it and the task ends open', async () => {
+    const taskId = newTaskId('late');
+    const h = await harness({
+      tasks: [{ id: taskId }],
+      env: { GHL_TIMEOUT_MS: '300', AMBIGUOUS_HOLD_MS: '2500', RETRY_BASE_MS: '20', RETRY_CAP_MS: '50' },
+    });
+    // GHL takes the close, answers too late for the client, and applies it 1.5 s after it arrived.
+    await h.sandbox.control.injectFault({ taskId, count: 1, applyDelayMs: 1_500, latencyMs: 1_600 });
+    const closed = await h.enqueue(
+      eventFor(taskId, { type: 'ticket.closed', occurredAt: new Date(Date.now() - 1_000).toISOString() }),
+    );
+    await waitFor(() => h.logs.some((line) => line.jobId === closed.id && line.outcome === 'retrying'), {
+      description: 'the close to time out at the client',
+    });
+    const reopened = await h.enqueue(
+      eventFor(taskId, { type: 'ticket.reopened', occurredAt: new Date().toISOString() }),
+    );
+    await Promise.all([h.finished(closed), h.finished(reopened)]);
+
+    const puts = (await h.sandbox.control.calls({ method: 'PUT', path: taskId })).map((call) => ({
+      body: call.body,
+      at: Date.parse(call.at),
+    }));
+    const lateClose = puts[0];
+    const reopen = puts.find((call) => JSON.stringify(call.body) === '{"completed":false}');
+    // The state is judged once the late close has certainly been applied (the sandbox applies it
+    // 1 500 ms after it arrived): before that, even the unguarded order would still look right.
+    const appliedAt = (lateClose?.at ?? 0) + 1_500;
+    await waitFor(() => Date.now() > appliedAt + 100, { description: 'the late close to be applied' });
+    expect(await completedOf(h, taskId)).toBe(false);
+    // The reopen reached GHL only after the late close had been applied (1.5 s after it arrived).
+    expect(lateClose?.body).toEqual({ completed: true });
+    expect(reopen?.at).toBeGreaterThanOrEqual((lateClose?.at ?? 0) + 1_500);
+  });
 });
