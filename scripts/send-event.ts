@@ -36,7 +36,9 @@ function devSecret(
 ): string {
   const first = fromEnv?.split(/\s+/).find(Boolean);
   if (first) return first;
-  const file = join(resolve(import.meta.dirname, '..'), '.data', 'dev-secrets.json');
+  // The same data folder as `pnpm dev` (CLOSELOOP_DEV_DIR, default .data).
+  const dataDir = resolve(process.env.CLOSELOOP_DEV_DIR || join(resolve(import.meta.dirname, '..'), '.data'));
+  const file = join(dataDir, 'dev-secrets.json');
   const kept = existsSync(file)
     ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>)[key]
     : undefined;
