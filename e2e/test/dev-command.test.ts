@@ -3,7 +3,7 @@
  * of its own process group like a terminal's foreground job, on its own data folder
  * (CLOSELOOP_DEV_DIR). Ctrl-C is SIGINT to the whole group, as the terminal sends it.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,6 +54,27 @@ describe('pnpm dev', () => {
         // LOG_FORMAT=pretty: people read these lines, not machines.
         expect(output).toMatch(/\[worker\] .*INFO.*worker started/);
         expect(output).not.toMatch(/\[worker\] \{"level"/);
+
+        // The demo Zendesk source: a delivery with no GHL ids completes the demo task by matching alone.
+        const receiverUrl = /receiver\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] ?? '';
+        const sandboxUrl = /GHL sandbox\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] ?? '';
+        const sent = spawnSync(
+          'pnpm',
+          ['--silent', 'send-event', '--url', receiverUrl, '--source', 'zendesk', '--ticket', 'ZD-4711'],
+          { cwd: ROOT, env: { ...process.env, CLOSELOOP_DEV_DIR: dataDir }, encoding: 'utf8' },
+        );
+        expect(sent.stdout).toMatch(/^202 \{"jobId":"zendesk-/m);
+        await waitFor(
+          async () => {
+            const task = (await (
+              await fetch(`${sandboxUrl}/__sandbox/tasks/ocQHyuzHvysMo5N5VsXc`)
+            ).json()) as {
+              completed?: boolean;
+            };
+            return task.completed === true;
+          },
+          { description: 'the demo task to be completed by matching' },
+        );
       }
 
       process.kill(-dev.pid, 'SIGINT');
