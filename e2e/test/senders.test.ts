@@ -116,7 +116,7 @@ describe('helpdesk senders end to end (receiver and worker processes, Redis, GHL
       ...(vendor.email && { email: EMAIL }),
     });
     const response = await fetch(url, { method: 'POST', headers, body });
-    return { status: response.status, body: (await response.json()) as unknown };
+    return { status: response.status, body: (await response.json()) };
   };
 
   beforeAll(async () => {
