@@ -25,6 +25,7 @@ describe('worker configuration', () => {
         shutdownTimeoutMs: 25_000,
         lockDurationMs: 30_000,
         stalledIntervalMs: 30_000,
+        ambiguousHoldMs: 120_000,
         metrics: { port: 9464, host: '0.0.0.0' },
         logLevel: 'info',
         logFormat: 'json',
