@@ -2,29 +2,15 @@ import { describe, expect, it } from '@jest/globals';
 import { sign as octokitSign, verify as octokitVerify } from '@octokit/webhooks-methods';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PRESETS, SourceError, type SourceRequest, type SourceSettings } from '../src/index.js';
+import type { SourceRequest } from '../src/index.js';
 import { githubDelivery, readGithubFixture } from './fixtures/github.js';
+import { codeOf, NOW, presetUnderTest } from './support.js';
 
-const preset = PRESETS.github;
 const SECRET = 'gh-webhook-secret-0123456789';
-const NOW = new Date('2026-11-28T10:00:00.000Z');
 const example = JSON.parse(
   readFileSync(new URL('./fixtures/github/signature-example.json', import.meta.url), 'utf8'),
 ) as { secret: string; payload: string; signature: string; header: string };
-
-function settings(overrides: Partial<SourceSettings> = {}): SourceSettings {
-  return {
-    name: 'github',
-    type: 'github',
-    secrets: [SECRET],
-    locationId: undefined,
-    publicUrl: undefined,
-    states: { closed: undefined, reopened: undefined },
-    auth: { header: 'X-Closeloop-Secret' },
-    ticketPattern: undefined,
-    ...overrides,
-  };
-}
+const { preset, settings, request, deliver } = presetUnderTest('github', { secret: SECRET });
 
 function signed(
   body: string | Buffer,
@@ -33,48 +19,24 @@ function signed(
   delivery = 'd6d0b3f0-8d2a-11ee-9d5e-1b2f1c0a0001',
 ): SourceRequest {
   const raw = Buffer.isBuffer(body) ? body : Buffer.from(body);
-  return {
-    method: 'POST',
-    url: '/webhooks/github',
-    headers: {
-      'content-type': 'application/json',
-      'x-github-event': event,
-      'x-github-delivery': delivery,
-      'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`,
-    },
-    rawBody: raw,
-    receivedAt: NOW,
-  };
-}
-
-/** The receiver's order: authenticate, then parse, then map. */
-function deliver(request: SourceRequest, sourceSettings = settings()) {
-  preset.authenticate(request, sourceSettings);
-  return preset.map(JSON.parse(request.rawBody.toString('utf8')), request, sourceSettings);
-}
-
-function codeOf(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SourceError) return error.code;
-    throw error;
-  }
-  return undefined;
+  return request(raw, {
+    'content-type': 'application/json',
+    'x-github-event': event,
+    'x-github-delivery': delivery,
+    'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`,
+  });
 }
 
 describe('github preset', () => {
   it("When GitHub's published example is checked, then our verifier accepts its signature and refuses a changed one", () => {
-    const request: SourceRequest = {
-      method: 'POST',
-      url: '/webhooks/github',
-      headers: { 'x-github-event': 'ping', 'x-github-delivery': 'x', 'x-hub-signature-256': example.header },
-      rawBody: Buffer.from(example.payload),
-      receivedAt: NOW,
-    };
+    const req = request(example.payload, {
+      'x-github-event': 'ping',
+      'x-github-delivery': 'x',
+      'x-hub-signature-256': example.header,
+    });
     expect(example.header).toBe(`sha256=${example.signature}`);
-    expect(() => preset.authenticate(request, settings({ secrets: [example.secret] }))).not.toThrow();
-    const tampered = { ...request, rawBody: Buffer.from('Hello, World?') };
+    expect(() => preset.authenticate(req, settings({ secrets: [example.secret] }))).not.toThrow();
+    const tampered = { ...req, rawBody: Buffer.from('Hello, World?') };
     expect(codeOf(() => preset.authenticate(tampered, settings({ secrets: [example.secret] })))).toBe(
       'INVALID_SIGNATURE',
     );
@@ -143,14 +105,7 @@ describe('github preset', () => {
         now: NOW,
         url: 'http://127.0.0.1/webhooks/github',
       });
-      const request: SourceRequest = {
-        method: 'POST',
-        url: '/webhooks/github',
-        headers: delivery.headers,
-        rawBody: Buffer.from(delivery.body),
-        receivedAt: NOW,
-      };
-      const result = deliver(request);
+      const result = deliver(request(delivery.body, delivery.headers));
       expect(result.kind === 'events' && result.events[0]?.event).toMatchObject({
         type: closed ? 'ticket.closed' : 'ticket.reopened',
         occurredAt: NOW.toISOString(),
@@ -174,13 +129,13 @@ describe('github preset', () => {
   });
 
   it('When the secret is rotated, then a delivery signed with the second secret verifies', () => {
-    const request = signed(
+    const req = signed(
       JSON.stringify(readGithubFixture('issues-closed')),
       'issues',
       'the-new-secret-0123456789',
     );
     expect(() =>
-      preset.authenticate(request, settings({ secrets: [SECRET, 'the-new-secret-0123456789'] })),
+      preset.authenticate(req, settings({ secrets: [SECRET, 'the-new-secret-0123456789'] })),
     ).not.toThrow();
   });
 
@@ -197,16 +152,16 @@ describe('github preset', () => {
     // \xff and \xfe both decode to U+FFFD; a string-based check would let one body's signature verify the other.
     const original = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]);
     const lookAlike = Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xfe, 0x22, 0x7d]);
-    const request = { ...signed(original), rawBody: lookAlike };
-    expect(codeOf(() => preset.authenticate(request, settings()))).toBe('INVALID_SIGNATURE');
+    const req = { ...signed(original), rawBody: lookAlike };
+    expect(codeOf(() => preset.authenticate(req, settings()))).toBe('INVALID_SIGNATURE');
   });
 
   it('When headers are missing, then MISSING_SIGNATURE_HEADERS; when malformed, then INVALID_SIGNATURE_HEADERS', () => {
-    const request = signed(JSON.stringify(readGithubFixture('issues-closed')));
+    const req = signed(JSON.stringify(readGithubFixture('issues-closed')));
     const without = (name: string): SourceRequest => {
-      const headers = { ...request.headers };
+      const headers = { ...req.headers };
       delete headers[name];
-      return { ...request, headers };
+      return { ...req, headers };
     };
     expect(codeOf(() => preset.authenticate(without('x-hub-signature-256'), settings()))).toBe(
       'MISSING_SIGNATURE_HEADERS',
@@ -215,22 +170,22 @@ describe('github preset', () => {
       'MISSING_SIGNATURE_HEADERS',
     );
     for (const value of ['sha1=abc', 'sha256=xyz', 'sha256=' + 'a'.repeat(63)]) {
-      const malformed = { ...request, headers: { ...request.headers, 'x-hub-signature-256': value } };
+      const malformed = { ...req, headers: { ...req.headers, 'x-hub-signature-256': value } };
       expect(codeOf(() => preset.authenticate(malformed, settings()))).toBe('INVALID_SIGNATURE_HEADERS');
     }
   });
 
   it('When a genuine body is not an issues event of GitHub shape, then INVALID_BODY', () => {
-    const request = signed('[]');
-    expect(codeOf(() => preset.map([], request, settings()))).toBe('INVALID_BODY');
-    expect(codeOf(() => preset.map({ action: 'closed', issue: { number: 1 } }, request, settings()))).toBe(
+    const req = signed('[]');
+    expect(codeOf(() => preset.map([], req, settings()))).toBe('INVALID_BODY');
+    expect(codeOf(() => preset.map({ action: 'closed', issue: { number: 1 } }, req, settings()))).toBe(
       'INVALID_BODY',
     );
     expect(
       codeOf(() =>
         preset.map(
           { action: 'closed', repository: { full_name: 'a/b' }, issue: { number: '1' } },
-          request,
+          req,
           settings(),
         ),
       ),

@@ -1,59 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
-import {
-  PRESETS,
-  SourceError,
-  type MapResult,
-  type SourceRequest,
-  type SourceSettings,
-} from '../src/index.js';
+import type { SourceRequest } from '../src/index.js';
 import { helpscoutDelivery, helpscoutSignature, readHelpscoutFixture } from './fixtures/helpscout.js';
+import { codeOf, NOW, onlyEvent, presetUnderTest } from './support.js';
 
-const preset = PRESETS.helpscout;
 const SECRET = 'hs-webhook-secret-0123456789';
-const NOW = new Date('2026-11-28T10:00:00.000Z');
-
-function settings(overrides: Partial<SourceSettings> = {}): SourceSettings {
-  return {
-    name: 'helpscout',
-    type: 'helpscout',
-    secrets: [SECRET],
-    locationId: undefined,
-    publicUrl: undefined,
-    states: { closed: undefined, reopened: undefined },
-    auth: { header: 'X-Closeloop-Secret' },
-    ticketPattern: undefined,
-    ...overrides,
-  };
-}
-
-function request(body: string, headers: SourceRequest['headers']): SourceRequest {
-  return { method: 'POST', url: '/webhooks/helpscout', headers, rawBody: Buffer.from(body), receivedAt: NOW };
-}
-
-/** The receiver's order: authenticate, then parse, then map. */
-function deliver(req: SourceRequest, sourceSettings = settings()): MapResult {
-  preset.authenticate(req, sourceSettings);
-  return preset.map(JSON.parse(req.rawBody.toString('utf8')), req, sourceSettings);
-}
-
-function codeOf(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SourceError) return error.code;
-    throw error;
-  }
-  return undefined;
-}
-
-function onlyEvent(result: MapResult) {
-  if (result.kind !== 'events') throw new Error(`expected events, got ignored: ${result.reason}`);
-  expect(result.events).toHaveLength(1);
-  const [mapped] = result.events;
-  if (!mapped) throw new Error('no event');
-  return mapped;
-}
+const { preset, settings, request, deliver } = presetUnderTest('helpscout', { secret: SECRET });
 
 function signed(body: string, event = 'convo.status', secret = SECRET): SourceRequest {
   return request(body, {

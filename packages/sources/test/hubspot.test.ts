@@ -1,26 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { PRESETS, SourceError, type SourceRequest, type SourceSettings } from '../src/index.js';
+import type { SourceRequest } from '../src/index.js';
 import { decodeHubSpotUri, hubspotRequestUri } from '../src/presets/hubspot.js';
 import { hubspotDelivery, readHubspotFixture, signHubspot } from './fixtures/hubspot.js';
+import { codeOf, NOW, presetUnderTest } from './support.js';
 
-const preset = PRESETS.hubspot;
 const SECRET = 'yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy';
-const NOW = new Date('2026-11-28T10:00:00.000Z');
 const PUBLIC = 'https://hooks.example.com/webhooks/hubspot';
-
-function settings(overrides: Partial<SourceSettings> = {}): SourceSettings {
-  return {
-    name: 'hubspot',
-    type: 'hubspot',
-    secrets: [SECRET],
-    locationId: undefined,
-    publicUrl: undefined,
-    states: { closed: undefined, reopened: undefined },
-    auth: { header: 'X-Closeloop-Secret' },
-    ticketPattern: undefined,
-    ...overrides,
-  };
-}
+const { preset, settings, request, deliver } = presetUnderTest('hubspot', { secret: SECRET });
 
 /** Behind a proxy: HubSpot called https://hooks.example.com{path}; signed for that URL. */
 function signed(
@@ -30,10 +16,9 @@ function signed(
   const raw = JSON.stringify(body);
   const path = options.path ?? '/webhooks/hubspot';
   const timestamp = String(NOW.getTime() - (options.ageMs ?? 2_000));
-  return {
-    method: 'POST',
-    url: path,
-    headers: {
+  return request(
+    raw,
+    {
       host: 'receiver:3000',
       'x-forwarded-proto': 'https',
       'x-forwarded-host': 'hooks.example.com',
@@ -47,24 +32,8 @@ function signed(
         timestamp,
       ),
     },
-    rawBody: Buffer.from(raw),
-    receivedAt: NOW,
-  };
-}
-
-function deliver(request: SourceRequest, sourceSettings = settings()) {
-  preset.authenticate(request, sourceSettings);
-  return preset.map(JSON.parse(request.rawBody.toString('utf8')), request, sourceSettings);
-}
-
-function codeOf(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SourceError) return error.code;
-    throw error;
-  }
-  return undefined;
+    { url: path },
+  );
 }
 
 describe('hubspot preset', () => {
@@ -133,14 +102,7 @@ describe('hubspot preset', () => {
         now: NOW,
         url: 'http://127.0.0.1:3000/webhooks/hubspot',
       });
-      const request: SourceRequest = {
-        method: 'POST',
-        url: '/webhooks/hubspot',
-        headers: { ...delivery.headers, host: '127.0.0.1:3000' },
-        rawBody: Buffer.from(delivery.body),
-        receivedAt: NOW,
-      };
-      const result = deliver(request);
+      const result = deliver(request(delivery.body, { ...delivery.headers, host: '127.0.0.1:3000' }));
       expect(result.kind === 'events' && result.events[0]?.event).toEqual({
         type: closed ? 'ticket.closed' : 'ticket.reopened',
         occurredAt: NOW.toISOString(),
@@ -151,14 +113,14 @@ describe('hubspot preset', () => {
 
   it('When publicUrl is set, then it is the signed URL (with the request query appended), whatever the forwarded headers say', () => {
     const body = readHubspotFixture('ticket-batch');
-    const request = signed(body, {
+    const req = signed(body, {
       path: '/webhooks/hubspot?portal=62515',
       signedUrl: `${PUBLIC}?portal=62515`,
     });
     const behindRewrite = {
-      ...request,
+      ...req,
       url: '/internal/hubspot?portal=62515',
-      headers: { ...request.headers, 'x-forwarded-host': 'lb.internal' },
+      headers: { ...req.headers, 'x-forwarded-host': 'lb.internal' },
     };
     expect(codeOf(() => preset.authenticate(behindRewrite, settings()))).toBe('INVALID_SIGNATURE');
     expect(() => preset.authenticate(behindRewrite, settings({ publicUrl: PUBLIC }))).not.toThrow();
@@ -174,11 +136,11 @@ describe('hubspot preset', () => {
     expect(decodeHubSpotUri('https://h/p?q=a%20b%26c%253A')).toBe('https://h/p?q=a%20b%26c%253A');
     const body = readHubspotFixture('ticket-batch');
     // HubSpot called .../hubspot?email=a%40b.com and signed it decoded: ...?email=a@b.com
-    const request = signed(body, {
+    const req = signed(body, {
       path: '/webhooks/hubspot?email=a%40b.com',
       signedUrl: 'https://hooks.example.com/webhooks/hubspot?email=a@b.com',
     });
-    expect(() => preset.authenticate(request, settings())).not.toThrow();
+    expect(() => preset.authenticate(req, settings())).not.toThrow();
   });
 
   it('When the timestamp is older than 5 minutes, or as far ahead, then SIGNATURE_EXPIRED', () => {
@@ -208,11 +170,11 @@ describe('hubspot preset', () => {
   });
 
   it('When the headers are missing or malformed, then MISSING_ / INVALID_SIGNATURE_HEADERS', () => {
-    const request = signed(readHubspotFixture('ticket-batch'));
+    const req = signed(readHubspotFixture('ticket-batch'));
     const without = (name: string): SourceRequest => {
-      const headers = { ...request.headers };
+      const headers = { ...req.headers };
       delete headers[name];
-      return { ...request, headers };
+      return { ...req, headers };
     };
     expect(codeOf(() => preset.authenticate(without('x-hubspot-signature-v3'), settings()))).toBe(
       'MISSING_SIGNATURE_HEADERS',
@@ -221,28 +183,28 @@ describe('hubspot preset', () => {
       'MISSING_SIGNATURE_HEADERS',
     );
     const seconds = {
-      ...request,
-      headers: { ...request.headers, 'x-hubspot-request-timestamp': '2026-11-28T10:00:00Z' },
+      ...req,
+      headers: { ...req.headers, 'x-hubspot-request-timestamp': '2026-11-28T10:00:00Z' },
     };
     expect(codeOf(() => preset.authenticate(seconds, settings()))).toBe('INVALID_SIGNATURE_HEADERS');
-    const hex = { ...request, headers: { ...request.headers, 'x-hubspot-signature-v3': 'ab'.repeat(32) } };
+    const hex = { ...req, headers: { ...req.headers, 'x-hubspot-signature-v3': 'ab'.repeat(32) } };
     expect(codeOf(() => preset.authenticate(hex, settings()))).toBe('INVALID_SIGNATURE_HEADERS');
     const noHost = {
-      ...request,
+      ...req,
       headers: Object.fromEntries(
-        Object.entries(request.headers).filter(([name]) => !['host', 'x-forwarded-host'].includes(name)),
+        Object.entries(req.headers).filter(([name]) => !['host', 'x-forwarded-host'].includes(name)),
       ),
     };
     expect(codeOf(() => preset.authenticate(noHost, settings()))).toBe('MISSING_SIGNATURE_HEADERS');
   });
 
   it('When a genuine body is not a HubSpot event array, then INVALID_BODY', () => {
-    const request = signed([]);
-    expect(codeOf(() => preset.map({ eventId: 1 }, request, settings()))).toBe('INVALID_BODY');
-    expect(codeOf(() => preset.map([], request, settings()))).toBe('INVALID_BODY');
-    expect(
-      codeOf(() => preset.map([{ subscriptionType: 'ticket.propertyChange' }], request, settings())),
-    ).toBe('INVALID_BODY');
+    const req = signed([]);
+    expect(codeOf(() => preset.map({ eventId: 1 }, req, settings()))).toBe('INVALID_BODY');
+    expect(codeOf(() => preset.map([], req, settings()))).toBe('INVALID_BODY');
+    expect(codeOf(() => preset.map([{ subscriptionType: 'ticket.propertyChange' }], req, settings()))).toBe(
+      'INVALID_BODY',
+    );
     const noObject = {
       eventId: 1,
       subscriptionType: 'ticket.propertyChange',
@@ -250,6 +212,6 @@ describe('hubspot preset', () => {
       propertyValue: '4',
       occurredAt: 1,
     };
-    expect(codeOf(() => preset.map([noObject], request, settings()))).toBe('INVALID_BODY');
+    expect(codeOf(() => preset.map([noObject], req, settings()))).toBe('INVALID_BODY');
   });
 });

@@ -1,26 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { verify as octokitVerify } from '@octokit/webhooks-methods';
 import { createHmac } from 'node:crypto';
-import { PRESETS, SourceError, type SourceRequest, type SourceSettings } from '../src/index.js';
+import type { SourceRequest } from '../src/index.js';
 import { jiraDelivery, readJiraFixture } from './fixtures/jira.js';
+import { codeOf, NOW, presetUnderTest } from './support.js';
 
-const preset = PRESETS.jira;
 const SECRET = 'jira-webhook-secret-0123456789';
-const NOW = new Date('2026-11-28T10:00:00.000Z');
-
-function settings(overrides: Partial<SourceSettings> = {}): SourceSettings {
-  return {
-    name: 'jira',
-    type: 'jira',
-    secrets: [SECRET],
-    locationId: undefined,
-    publicUrl: undefined,
-    states: { closed: undefined, reopened: undefined },
-    auth: { header: 'X-Closeloop-Secret' },
-    ticketPattern: undefined,
-    ...overrides,
-  };
-}
+const { preset, settings, request, deliver } = presetUnderTest('jira', { secret: SECRET });
 
 function signed(
   body: unknown,
@@ -28,32 +14,11 @@ function signed(
   identifier: string | null = 'a1b2c3d4-0000-4000-8000-00000000a001',
 ): SourceRequest {
   const raw = Buffer.from(JSON.stringify(body));
-  return {
-    method: 'POST',
-    url: '/webhooks/jira',
-    headers: {
-      'content-type': 'application/json; charset=utf-8',
-      ...(identifier !== null && { 'x-atlassian-webhook-identifier': identifier }),
-      'x-hub-signature': `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`,
-    },
-    rawBody: raw,
-    receivedAt: NOW,
-  };
-}
-
-function deliver(request: SourceRequest, sourceSettings = settings()) {
-  preset.authenticate(request, sourceSettings);
-  return preset.map(JSON.parse(request.rawBody.toString('utf8')), request, sourceSettings);
-}
-
-function codeOf(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SourceError) return error.code;
-    throw error;
-  }
-  return undefined;
+  return request(raw, {
+    'content-type': 'application/json; charset=utf-8',
+    ...(identifier !== null && { 'x-atlassian-webhook-identifier': identifier }),
+    'x-hub-signature': `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`,
+  });
 }
 
 describe('jira preset', () => {
@@ -116,14 +81,7 @@ describe('jira preset', () => {
       now: NOW,
       url: 'http://127.0.0.1/webhooks/jira',
     });
-    const request: SourceRequest = {
-      method: 'POST',
-      url: '/webhooks/jira',
-      headers: delivery.headers,
-      rawBody: Buffer.from(delivery.body),
-      receivedAt: NOW,
-    };
-    const result = deliver(request);
+    const result = deliver(request(delivery.body, delivery.headers));
     expect(result.kind === 'events' && result.events[0]?.event).toEqual({
       type: 'ticket.closed',
       occurredAt: NOW.toISOString(),
@@ -141,14 +99,7 @@ describe('jira preset', () => {
       email: 'ann@example.com',
     });
     expect(await octokitVerify(SECRET, delivery.body, delivery.headers['x-hub-signature'] ?? '')).toBe(true);
-    const request: SourceRequest = {
-      method: 'POST',
-      url: '/webhooks/jira',
-      headers: delivery.headers,
-      rawBody: Buffer.from(delivery.body),
-      receivedAt: NOW,
-    };
-    const result = deliver(request);
+    const result = deliver(request(delivery.body, delivery.headers));
     expect(result.kind === 'events' && result.events[0]?.event).toMatchObject({
       type: 'ticket.reopened',
       requester: { email: 'ann@example.com' },
@@ -184,23 +135,23 @@ describe('jira preset', () => {
   });
 
   it('When X-Hub-Signature is missing or malformed, then MISSING_ / INVALID_SIGNATURE_HEADERS', () => {
-    const request = signed(readJiraFixture('issue-updated-done'));
-    const headers = { ...request.headers };
+    const req = signed(readJiraFixture('issue-updated-done'));
+    const headers = { ...req.headers };
     delete headers['x-hub-signature'];
-    expect(codeOf(() => preset.authenticate({ ...request, headers }, settings()))).toBe(
+    expect(codeOf(() => preset.authenticate({ ...req, headers }, settings()))).toBe(
       'MISSING_SIGNATURE_HEADERS',
     );
-    const bare = { ...request, headers: { ...request.headers, 'x-hub-signature': 'f'.repeat(64) } };
+    const bare = { ...req, headers: { ...req.headers, 'x-hub-signature': 'f'.repeat(64) } };
     expect(codeOf(() => preset.authenticate(bare, settings()))).toBe('INVALID_SIGNATURE_HEADERS');
   });
 
   it('When a genuine body is not Jira-shaped, then INVALID_BODY', () => {
-    const request = signed({});
-    expect(codeOf(() => preset.map([], request, settings()))).toBe('INVALID_BODY');
-    expect(codeOf(() => preset.map({ issue: { key: 'PROJ-1' } }, request, settings()))).toBe('INVALID_BODY');
+    const req = signed({});
+    expect(codeOf(() => preset.map([], req, settings()))).toBe('INVALID_BODY');
+    expect(codeOf(() => preset.map({ issue: { key: 'PROJ-1' } }, req, settings()))).toBe('INVALID_BODY');
     expect(
       codeOf(() =>
-        preset.map({ webhookEvent: 'jira:issue_updated', issue: { key: 'not a key' } }, request, settings()),
+        preset.map({ webhookEvent: 'jira:issue_updated', issue: { key: 'not a key' } }, req, settings()),
       ),
     ).toBe('INVALID_BODY');
   });

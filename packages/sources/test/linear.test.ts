@@ -1,24 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
-import { PRESETS, SourceError, type SourceRequest, type SourceSettings } from '../src/index.js';
+import type { SourceRequest } from '../src/index.js';
 import { linearDelivery, readLinearFixture } from './fixtures/linear.js';
+import { codeOf, presetUnderTest } from './support.js';
 
-const preset = PRESETS.linear;
 const SECRET = 'lin_wh_secret_0123456789abcdef';
-
-function settings(overrides: Partial<SourceSettings> = {}): SourceSettings {
-  return {
-    name: 'linear',
-    type: 'linear',
-    secrets: [SECRET],
-    locationId: undefined,
-    publicUrl: undefined,
-    states: { closed: undefined, reopened: undefined },
-    auth: { header: 'X-Closeloop-Secret' },
-    ticketPattern: undefined,
-    ...overrides,
-  };
-}
+const { preset, settings, request, deliver } = presetUnderTest('linear', { secret: SECRET });
 
 /** Signed as Linear signs; received `skewMs` after the body's webhookTimestamp. */
 function signed(
@@ -27,10 +14,9 @@ function signed(
 ): SourceRequest {
   const raw = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
   const timestamp = typeof body === 'string' ? Date.now() : Number(body.webhookTimestamp);
-  return {
-    method: 'POST',
-    url: '/webhooks/linear',
-    headers: {
+  return request(
+    raw,
+    {
       'content-type': 'application/json; charset=utf-8',
       'linear-event': 'Issue',
       'linear-delivery': options.delivery ?? '5f1b0c1e-6a1d-4f43-9d53-0c2f3c7b9a10',
@@ -38,24 +24,8 @@ function signed(
         .update(raw)
         .digest('hex'),
     },
-    rawBody: raw,
-    receivedAt: new Date(timestamp + (options.skewMs ?? 1_500)),
-  };
-}
-
-function deliver(request: SourceRequest, sourceSettings = settings()) {
-  preset.authenticate(request, sourceSettings);
-  return preset.map(JSON.parse(request.rawBody.toString('utf8')), request, sourceSettings);
-}
-
-function codeOf(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SourceError) return error.code;
-    throw error;
-  }
-  return undefined;
+    { receivedAt: new Date(timestamp + (options.skewMs ?? 1_500)) },
+  );
 }
 
 describe('linear preset', () => {
@@ -114,14 +84,7 @@ describe('linear preset', () => {
         now,
         url: 'http://127.0.0.1/webhooks/linear',
       });
-      const request: SourceRequest = {
-        method: 'POST',
-        url: '/webhooks/linear',
-        headers: delivery.headers,
-        rawBody: Buffer.from(delivery.body),
-        receivedAt: now,
-      };
-      const result = deliver(request);
+      const result = deliver(request(delivery.body, delivery.headers, { receivedAt: now }));
       expect(result.kind === 'events' && result.events[0]?.event).toEqual({
         type: closed ? 'ticket.closed' : 'ticket.reopened',
         occurredAt: now.toISOString(),
@@ -194,26 +157,26 @@ describe('linear preset', () => {
   });
 
   it('When Linear-Signature is missing or not 64 hex digits, then MISSING_ / INVALID_SIGNATURE_HEADERS', () => {
-    const request = signed(readLinearFixture('issue-update-completed'));
-    expect(codeOf(() => preset.authenticate({ ...request, headers: {} }, settings()))).toBe(
+    const req = signed(readLinearFixture('issue-update-completed'));
+    expect(codeOf(() => preset.authenticate({ ...req, headers: {} }, settings()))).toBe(
       'MISSING_SIGNATURE_HEADERS',
     );
     const prefixed = {
-      ...request,
-      headers: { 'linear-signature': `sha256=${String(request.headers['linear-signature'])}` },
+      ...req,
+      headers: { 'linear-signature': `sha256=${String(req.headers['linear-signature'])}` },
     };
     expect(codeOf(() => preset.authenticate(prefixed, settings()))).toBe('INVALID_SIGNATURE_HEADERS');
   });
 
   it('When a genuine body is not Linear-shaped, then INVALID_BODY', () => {
-    const request = signed(readLinearFixture('issue-update-completed'));
-    expect(codeOf(() => preset.map([], request, settings()))).toBe('INVALID_BODY');
-    expect(codeOf(() => preset.map({ type: 'Issue' }, request, settings()))).toBe('INVALID_BODY');
+    const req = signed(readLinearFixture('issue-update-completed'));
+    expect(codeOf(() => preset.map([], req, settings()))).toBe('INVALID_BODY');
+    expect(codeOf(() => preset.map({ type: 'Issue' }, req, settings()))).toBe('INVALID_BODY');
     expect(
       codeOf(() =>
         preset.map(
           { type: 'Issue', action: 'update', data: { state: { type: 'completed' } } },
-          request,
+          req,
           settings(),
         ),
       ),

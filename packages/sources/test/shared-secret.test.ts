@@ -1,38 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { PRESETS, SourceError, type SourceRequest, type SourceSettings } from '../src/index.js';
+import { PRESETS, type SourceRequest } from '../src/index.js';
+import { codeOf, presetUnderTest } from './support.js';
 
-const preset = PRESETS.token;
 const SECRET = 'shared-secret-0123456789abcdef';
-const NOW = new Date('2026-11-28T10:00:00.000Z');
 const BODY = JSON.stringify({ ticket_id: 'OPS-1', status: 'closed' });
-
-function settings(overrides: Partial<SourceSettings> = {}): SourceSettings {
-  return {
-    name: 'token',
-    type: 'token',
-    secrets: [SECRET],
-    locationId: undefined,
-    publicUrl: undefined,
-    states: { closed: undefined, reopened: undefined },
-    auth: { header: 'X-Closeloop-Secret' },
-    ticketPattern: undefined,
-    ...overrides,
-  };
-}
-
-function request(body: string, headers: SourceRequest['headers']): SourceRequest {
-  return { method: 'POST', url: '/webhooks/token', headers, rawBody: Buffer.from(body), receivedAt: NOW };
-}
-
-function codeOf(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SourceError) return error.code;
-    throw error;
-  }
-  return undefined;
-}
+const { preset, settings, request } = presetUnderTest('token', { secret: SECRET });
 
 const basic = (user: string, password: string): string =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

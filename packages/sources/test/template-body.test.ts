@@ -1,34 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  mapTemplateBody,
-  parseTime,
-  SourceError,
-  type SourceRequest,
-  type SourceSettings,
-} from '../src/index.js';
+import { mapTemplateBody, parseTime, SourceError } from '../src/index.js';
+import { NOW, presetUnderTest } from './support.js';
 
-const NOW = new Date('2026-11-28T10:00:00.000Z');
 const STATES = { closed: ['closed'], reopened: ['open'] };
-const settings: SourceSettings = {
-  name: 'token',
-  type: 'token',
-  secrets: ['template-secret-0123456789'],
-  locationId: undefined,
-  publicUrl: undefined,
-  states: { closed: undefined, reopened: undefined },
-  auth: { header: 'X-Closeloop-Secret' },
-  ticketPattern: undefined,
-};
+const { settings, request } = presetUnderTest('token', { secret: 'template-secret-0123456789' });
 
 function map(body: unknown, deliveryId?: string) {
-  const request: SourceRequest = {
-    method: 'POST',
-    url: '/webhooks/token',
-    headers: {},
-    rawBody: Buffer.from(JSON.stringify(body)),
-    receivedAt: NOW,
-  };
-  return mapTemplateBody(body, request, settings, STATES, deliveryId);
+  return mapTemplateBody(body, request(JSON.stringify(body), {}), settings(), STATES, deliveryId);
 }
 
 function keyOf(body: unknown, deliveryId?: string): string | undefined {

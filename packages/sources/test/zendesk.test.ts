@@ -1,65 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
-import {
-  PRESETS,
-  SourceError,
-  type MapResult,
-  type SourceRequest,
-  type SourceSettings,
-} from '../src/index.js';
+import type { SourceRequest } from '../src/index.js';
 import { readZendeskFixture, zendeskDelivery, zendeskHeaders, zendeskSignature } from './fixtures/zendesk.js';
+import { codeOf, NOW, onlyEvent, presetUnderTest } from './support.js';
 
-const preset = PRESETS.zendesk;
 const SECRET = 'zd-signing-secret-0123456789';
-const NOW = new Date('2026-11-28T10:00:00.000Z');
 const TIMESTAMP = '2024-04-17T17:18:10Z';
 /** Zendesk's fixed secret for test deliveries (fixtures/zendesk/SOURCE.md). */
 const ZENDESK_TEST_SECRET = 'dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==';
-
-function settings(overrides: Partial<SourceSettings> = {}): SourceSettings {
-  return {
-    name: 'zendesk',
-    type: 'zendesk',
-    secrets: [SECRET],
-    locationId: undefined,
-    publicUrl: undefined,
-    states: { closed: undefined, reopened: undefined },
-    auth: { header: 'X-Closeloop-Secret' },
-    ticketPattern: undefined,
-    ...overrides,
-  };
-}
-
-function request(body: string, headers: SourceRequest['headers']): SourceRequest {
-  return { method: 'POST', url: '/webhooks/zendesk', headers, rawBody: Buffer.from(body), receivedAt: NOW };
-}
+const { preset, settings, request, deliver } = presetUnderTest('zendesk', { secret: SECRET });
 
 function signed(body: string, secret = SECRET, timestamp = TIMESTAMP): SourceRequest {
   return request(body, zendeskHeaders(secret, body, timestamp));
-}
-
-/** The receiver's order: authenticate, then parse, then map. */
-function deliver(req: SourceRequest, sourceSettings = settings()): MapResult {
-  preset.authenticate(req, sourceSettings);
-  return preset.map(JSON.parse(req.rawBody.toString('utf8')), req, sourceSettings);
-}
-
-function codeOf(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SourceError) return error.code;
-    throw error;
-  }
-  return undefined;
-}
-
-function onlyEvent(result: MapResult) {
-  if (result.kind !== 'events') throw new Error(`expected events, got ignored: ${result.reason}`);
-  expect(result.events).toHaveLength(1);
-  const [mapped] = result.events;
-  if (!mapped) throw new Error('no event');
-  return mapped;
 }
 
 const triggerBody = (fields: Record<string, unknown> = {}): string =>
