@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { loadGhlContract, waitFor } from '@closeloop/test-support';
-import { startSandbox, type RunningSandbox } from '../src/index.js';
+import { startSandbox } from '../src/index.js';
 import { startSandboxWithState } from '../src/server.js';
 import {
   C1,
@@ -12,21 +12,10 @@ import {
   completePath,
   rateHeaders,
   resetAndSeed,
+  useSharedSandbox,
 } from './helpers.js';
 
-let sandbox: RunningSandbox;
-
-beforeAll(async () => {
-  sandbox = await startSandbox({ burstLimit: 10_000 });
-});
-
-afterAll(async () => {
-  await sandbox.close();
-});
-
-beforeEach(async () => {
-  await resetAndSeed(sandbox.control);
-});
+const sandbox = useSharedSandbox();
 
 const put = (taskId = T1, token?: string) =>
   callGhl(sandbox.url, {

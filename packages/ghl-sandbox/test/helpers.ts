@@ -1,6 +1,6 @@
-import { expect } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, expect } from '@jest/globals';
 import { loadGhlContract, type ContractResponseCheck } from '@closeloop/test-support';
-import type { SandboxControl, SandboxSeed } from '../src/index.js';
+import { startSandbox, type RunningSandbox, type SandboxControl, type SandboxSeed } from '../src/index.js';
 
 export const VERSION = '2021-07-28';
 export const TOKEN_L1 = 'pit-11111111-aaaa-bbbb-cccc-000000000001';
@@ -46,6 +46,35 @@ export const T3 = 'otherTask00000000001';
 export async function resetAndSeed(control: SandboxControl, seed: SandboxSeed = DEMO_SEED): Promise<void> {
   await control.reset();
   await control.seed(seed);
+}
+
+/**
+ * One sandbox for the whole test file, with a burst budget the file cannot exhaust, reset to `seed`
+ * before each test. Call it at the top of the file; `url` and `control` read the running sandbox.
+ */
+export function useSharedSandbox(seed: SandboxSeed = DEMO_SEED): Pick<RunningSandbox, 'url' | 'control'> {
+  let running: RunningSandbox | undefined;
+  const current = (): RunningSandbox => {
+    if (!running) throw new Error('the shared sandbox is used before beforeAll started it');
+    return running;
+  };
+  beforeAll(async () => {
+    running = await startSandbox({ burstLimit: 10_000 });
+  });
+  afterAll(async () => {
+    await running?.close();
+  });
+  beforeEach(async () => {
+    await resetAndSeed(current().control, seed);
+  });
+  return {
+    get url() {
+      return current().url;
+    },
+    get control() {
+      return current().control;
+    },
+  };
 }
 
 export interface GhlRequest {

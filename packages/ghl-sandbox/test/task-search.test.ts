@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { loadGhlContract } from '@closeloop/test-support';
-import { startSandbox, type RunningSandbox, type SandboxSeed } from '../src/index.js';
+import { startSandbox, type SandboxSeed } from '../src/index.js';
 import {
   C1,
   DEMO_SEED,
@@ -13,21 +13,10 @@ import {
   callGhl,
   rateHeaders,
   resetAndSeed,
+  useSharedSandbox,
 } from './helpers.js';
 
-let sandbox: RunningSandbox;
-
-beforeAll(async () => {
-  sandbox = await startSandbox({ burstLimit: 10_000 });
-});
-
-afterAll(async () => {
-  await sandbox.close();
-});
-
-beforeEach(async () => {
-  await resetAndSeed(sandbox.control);
-});
+const sandbox = useSharedSandbox();
 
 const searchPath = (locationId = L1): string => `/locations/${locationId}/tasks/search`;
 

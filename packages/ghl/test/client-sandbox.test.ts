@@ -1,9 +1,10 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { startSandbox, type RunningSandbox } from '@closeloop/ghl-sandbox';
+import { describe, expect, it } from '@jest/globals';
+import { startSandbox } from '@closeloop/ghl-sandbox';
 import { findFreePort, loadGhlContract } from '@closeloop/test-support';
-import { createGhlClient, type GhlClient, type GhlClientOptions } from '../src/client.js';
+import { createGhlClient } from '../src/client.js';
 import { StaticTokenCredentials, type CredentialsProvider } from '../src/credentials.js';
 import { catchGhlError } from './local-server.js';
+import { useSharedSandbox } from './shared-sandbox.js';
 
 const SEED = {
   locations: [
@@ -23,36 +24,8 @@ const SEED = {
 
 const BOTH_LOCATIONS = { 'loc-a': 'pit-a', 'loc-b': 'pit-b' };
 
-let sandbox: RunningSandbox;
-const openClients: GhlClient[] = [];
-
-function clientFor(options: Partial<GhlClientOptions> = {}): GhlClient {
-  const client = createGhlClient({
-    baseUrl: sandbox.url,
-    credentials: new StaticTokenCredentials(BOTH_LOCATIONS),
-    ...options,
-  });
-  openClients.push(client);
-  return client;
-}
-
-beforeAll(async () => {
-  // A burst budget the suite cannot exhaust; the burst test starts its own small-budget sandbox.
-  sandbox = await startSandbox({ burstLimit: 10_000 });
-});
-
-beforeEach(async () => {
-  await sandbox.control.reset();
-  await sandbox.control.seed(SEED);
-});
-
-afterEach(async () => {
-  await Promise.all(openClients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  await sandbox.close();
-});
+// The shared sandbox's burst budget cannot be exhausted; the burst test starts its own small-budget one.
+const { sandbox, clientFor } = useSharedSandbox(SEED, BOTH_LOCATIONS);
 
 describe('GHL client against the sandbox: successful calls', () => {
   it('When completeTask(true) succeeds, then GHL received exactly the documented request and the typed task comes back', async () => {

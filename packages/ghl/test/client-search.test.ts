@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { startSandbox, type RunningSandbox } from '@closeloop/ghl-sandbox';
+import { describe, expect, it } from '@jest/globals';
 import { loadGhlContract } from '@closeloop/test-support';
-import { createGhlClient, type GhlCallRecord, type GhlClient, type GhlClientOptions } from '../src/client.js';
+import type { GhlCallRecord } from '../src/client.js';
 import { StaticTokenCredentials } from '../src/credentials.js';
 import { catchGhlError } from './local-server.js';
+import { useSharedSandbox } from './shared-sandbox.js';
 
 const SEED = {
   locations: [
@@ -41,35 +41,7 @@ const SEED = {
   ],
 };
 
-let sandbox: RunningSandbox;
-const openClients: GhlClient[] = [];
-
-function clientFor(options: Partial<GhlClientOptions> = {}): GhlClient {
-  const client = createGhlClient({
-    baseUrl: sandbox.url,
-    credentials: new StaticTokenCredentials({ 'loc-a': 'pit-a', 'loc-b': 'pit-b' }),
-    ...options,
-  });
-  openClients.push(client);
-  return client;
-}
-
-beforeAll(async () => {
-  sandbox = await startSandbox({ burstLimit: 10_000 });
-});
-
-beforeEach(async () => {
-  await sandbox.control.reset();
-  await sandbox.control.seed(SEED);
-});
-
-afterEach(async () => {
-  await Promise.all(openClients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  await sandbox.close();
-});
+const { sandbox, clientFor } = useSharedSandbox(SEED, { 'loc-a': 'pit-a', 'loc-b': 'pit-b' });
 
 describe('searchTasks against the sandbox', () => {
   it("When the location's tasks are searched, then each comes back with `id` (from GHL's `_id`), in GHL's order, with the rate limit", async () => {
