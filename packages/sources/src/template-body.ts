@@ -4,9 +4,12 @@ import {
   invalidBody,
   stringField,
   type MapResult,
+  type SourcePreset,
   type SourceRequest,
   type SourceSettings,
+  type SourceType,
 } from './preset.js';
+import { authenticateSharedSecret } from './shared-secret.js';
 
 /**
  * The body closeloop asks senders with a body template to send (Zendesk triggers, Freshdesk
@@ -27,6 +30,19 @@ export interface TemplateStates {
   closed: readonly string[];
   /** Status values that reopen it. Any other status is ignored. */
   reopened: readonly string[];
+}
+
+/**
+ * A preset for senders that write the template body and sign nothing (presets/freshdesk.ts,
+ * presets/token.ts): the shared secret authenticates (shared-secret.ts), `defaults` are the status
+ * values that close and reopen. They send no delivery id, so the key is built from the ticket.
+ */
+export function templatePreset(type: SourceType, defaults: TemplateStates): SourcePreset {
+  return {
+    type,
+    authenticate: authenticateSharedSecret,
+    map: (body, request, settings) => mapTemplateBody(body, request, settings, defaults, undefined),
+  };
 }
 
 export function mapTemplateBody(

@@ -1,6 +1,5 @@
 import type { SourcePreset } from '../preset.js';
-import { authenticateSharedSecret } from '../shared-secret.js';
-import { mapTemplateBody } from '../template-body.js';
+import { templatePreset } from '../template-body.js';
 
 /**
  * Freshdesk (docs/senders/freshdesk.md). Automation rules call a webhook with a body you write
@@ -9,18 +8,7 @@ import { mapTemplateBody } from '../template-body.js';
  * status name ("Resolved"); raw ids are 4 Resolved, 5 Closed, 2 Open, 3 Pending, 6–7 waiting
  * (Freshdesk API, "Ticket properties"). There is no delivery id: the key is ticket + status + update time.
  */
-export const freshdesk: SourcePreset = {
-  type: 'freshdesk',
-  authenticate: authenticateSharedSecret,
-  map: (body, request, settings) =>
-    mapTemplateBody(
-      body,
-      request,
-      settings,
-      {
-        closed: ['4', '5', 'resolved', 'closed'],
-        reopened: ['2', '3', '6', '7', 'open', 'pending', 'waiting on customer', 'waiting on third party'],
-      },
-      undefined,
-    ),
-};
+export const freshdesk: SourcePreset = templatePreset('freshdesk', {
+  closed: ['4', '5', 'resolved', 'closed'],
+  reopened: ['2', '3', '6', '7', 'open', 'pending', 'waiting on customer', 'waiting on third party'],
+});
