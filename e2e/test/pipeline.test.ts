@@ -3,9 +3,8 @@
  * same entry points as production (`pnpm start:receiver` / `start:worker`), configured only by
  * environment, against a real Redis and the GHL sandbox over HTTP.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startSandbox, type RunningSandbox } from '@closeloop/ghl-sandbox';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, jobIdFor } from '@closeloop/queue';
@@ -13,9 +12,14 @@ import { findFreePort, testRedisUrl, uniquePrefix, waitFor } from '@closeloop/te
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+import {
+  ROOT,
+  startProcess,
+  startWorkerProcess,
+  stopProcess,
+  waitUntilServing,
+  type Proc,
+} from './support/processes.js';
 
 const LOCATION = 've9EPM428h8vShlRW1KT';
 const CONTACT = 'sx6wyHhbFdRXh302LLNR';
@@ -24,31 +28,6 @@ const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const API_KEY = `e2e-key-${randomBytes(12).toString('hex')}`;
 const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('hex')}`;
 const SECRETS = [GHL_TOKEN, WEBHOOK_SECRET, WEBHOOK_SECRET.slice('whsec_'.length), API_KEY, ADMIN_PASSWORD];
-
-interface Proc {
-  child: ChildProcess;
-  output: string[];
-}
-
-function startProcess(entry: string, env: Record<string, string>): Proc {
-  const child = spawn(TSX, [entry], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  return { child, output };
-}
-
-async function stopProcess(proc: Proc): Promise<number | null> {
-  if (proc.child.exitCode !== null) return proc.child.exitCode;
-  return new Promise((resolveExit) => {
-    proc.child.once('exit', (code) => resolveExit(code));
-    proc.child.kill('SIGTERM');
-  });
-}
 
 describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbox)', () => {
   let sandbox: RunningSandbox;
@@ -115,24 +94,8 @@ describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbo
       ADMIN_USER: 'admin',
       ADMIN_PASSWORD,
     });
-    worker = startProcess('apps/worker/src/main.ts', {
-      ...env,
-      GHL_BASE_URL: sandbox.url,
-      GHL_TOKEN,
-      GHL_LOCATION_ID: LOCATION,
-      RETRY_BASE_MS: '50',
-      RETRY_CAP_MS: '200',
-      METRICS_PORT: '0',
-      METRICS_HOST: '127.0.0.1',
-    });
-    await waitFor(async () => (await fetch(`${receiverUrl}/readyz`)).ok, {
-      timeoutMs: 20_000,
-      description: 'the receiver process to be ready',
-    });
-    await waitFor(() => worker.output.join('').includes('worker started'), {
-      timeoutMs: 20_000,
-      description: 'the worker process to start',
-    });
+    worker = startWorkerProcess({ ...env, GHL_BASE_URL: sandbox.url, GHL_TOKEN, GHL_LOCATION_ID: LOCATION });
+    await waitUntilServing(receiverUrl, worker);
     redis = new Redis(testRedisUrl());
     tasks = new Queue(TASK_UPDATES_QUEUE, { connection: redis, prefix });
     dead = new Queue(DEAD_LETTER_QUEUE, { connection: redis, prefix });

@@ -5,11 +5,10 @@
  * then reopens it. Half the vendors carry the requester's email (contact lookup), the others only a
  * ticket reference (task search), so both lookups are exercised through the processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startSandbox, type RunningSandbox } from '@closeloop/ghl-sandbox';
 import { findFreePort, testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
@@ -22,19 +21,33 @@ import { jiraDelivery } from '../../packages/sources/test/fixtures/jira.js';
 import { linearDelivery } from '../../packages/sources/test/fixtures/linear.js';
 import { freshdeskDelivery } from '../../packages/sources/test/fixtures/freshdesk.js';
 import { tokenDelivery } from '../../packages/sources/test/fixtures/token.js';
-import type { DeliveryBuilder } from '../../packages/sources/test/fixtures/delivery.js';
 import { zendeskDelivery } from '../../packages/sources/test/fixtures/zendesk.js';
+import {
+  startProcess,
+  startWorkerProcess,
+  stopProcess,
+  waitUntilServing,
+  type Proc,
+} from './support/processes.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 const LOCATION = 've9EPM428h8vShlRW1KT';
 const CONTACT = 'sx6wyHhbFdRXh302LLNR';
 const EMAIL = 'jordan@example.com';
 const GHL_TOKEN = `pit-e2e-${randomBytes(12).toString('hex')}`;
 const PATH_TOKEN = randomBytes(24).toString('base64url');
 
+type Builder = (input: {
+  secret: string;
+  ticketRef: string;
+  closed: boolean;
+  now: Date;
+  url: string;
+  email?: string;
+}) => { headers: Record<string, string>; body: string };
+
 interface Vendor {
   type: string;
-  build: DeliveryBuilder;
+  build: Builder;
   ticketRef: string;
   /** Whether the vendor's payload carries the requester's email (the contact lookup) or not (task search). */
   email: boolean;
@@ -55,31 +68,6 @@ const VENDORS: Vendor[] = [
 
 const secretFor = (type: string): string => `${type}-secret-${randomBytes(12).toString('hex')}`;
 const SECRETS = Object.fromEntries(VENDORS.map((v) => [v.type, secretFor(v.type)]));
-
-interface Proc {
-  child: ChildProcess;
-  output: string[];
-}
-
-function startProcess(entry: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  return { child, output };
-}
-
-async function stopProcess(proc: Proc): Promise<number | null> {
-  if (proc.child.exitCode !== null) return proc.child.exitCode;
-  return new Promise((resolveExit) => {
-    proc.child.once('exit', (code) => resolveExit(code));
-    proc.child.kill('SIGTERM');
-  });
-}
 
 describe('helpdesk senders end to end (receiver and worker processes, Redis, GHL sandbox)', () => {
   let sandbox: RunningSandbox;
@@ -108,7 +96,7 @@ describe('helpdesk senders end to end (receiver and worker processes, Redis, GHL
       ...(vendor.email && { email: EMAIL }),
     });
     const response = await fetch(url, { method: 'POST', headers, body });
-    return { status: response.status, body: await response.json() };
+    return { status: response.status, body: (await response.json()) };
   };
 
   beforeAll(async () => {
@@ -162,24 +150,8 @@ describe('helpdesk senders end to end (receiver and worker processes, Redis, GHL
       FRESHDESK_PATH_TOKEN: PATH_TOKEN,
       ...Object.fromEntries(VENDORS.map((v) => [`${v.type.toUpperCase()}_SECRET`, SECRETS[v.type] ?? ''])),
     });
-    worker = startProcess('apps/worker/src/main.ts', {
-      ...env,
-      GHL_BASE_URL: sandbox.url,
-      GHL_TOKEN,
-      GHL_LOCATION_ID: LOCATION,
-      RETRY_BASE_MS: '50',
-      RETRY_CAP_MS: '200',
-      METRICS_PORT: '0',
-      METRICS_HOST: '127.0.0.1',
-    });
-    await waitFor(async () => (await fetch(`${receiverUrl}/readyz`)).ok, {
-      timeoutMs: 20_000,
-      description: `the receiver process to be ready; output:\n${receiver.output.join('')}`,
-    });
-    await waitFor(() => worker.output.join('').includes('worker started'), {
-      timeoutMs: 20_000,
-      description: 'the worker process to start',
-    });
+    worker = startWorkerProcess({ ...env, GHL_BASE_URL: sandbox.url, GHL_TOKEN, GHL_LOCATION_ID: LOCATION });
+    await waitUntilServing(receiverUrl, worker);
   }, 60_000);
 
   afterAll(async () => {
