@@ -12,6 +12,7 @@ import {
   type Env,
 } from '@closeloop/runtime';
 import { z } from 'zod';
+import { RATE_WINDOWS, type RateWindow } from './rate-limiter.js';
 import { SandboxSeed } from './schemas.js';
 import type { StartSandboxOptions } from './server.js';
 
@@ -23,6 +24,12 @@ export const SandboxEnv = z.object({
   SANDBOX_BURST_LIMIT: envInteger({ min: 1, max: 1_000_000 }),
   SANDBOX_BURST_INTERVAL_MS: envInteger({ min: 1, max: 86_400_000 }),
   SANDBOX_DAILY_LIMIT: envInteger({ min: 1, max: 1_000_000_000 }),
+  SANDBOX_RATE_WINDOW: z.preprocess(
+    (value) => (typeof value === 'string' ? blankAsUnset(value.trim().toLowerCase()) : value),
+    z.enum(RATE_WINDOWS as [RateWindow, ...RateWindow[]], { error: 'must be fixed or sliding' }).optional(),
+  ),
+  SANDBOX_DAY_MS: envInteger({ min: 1, max: 86_400_000 }),
+  SANDBOX_ACCESS_TOKEN_TTL_MS: envInteger({ min: 1, max: 31_536_000_000 }),
   SANDBOX_SEED_FILE: envString(),
   LOG_LEVEL: LogLevel,
   LOG_FORMAT: LogFormat,
@@ -51,6 +58,11 @@ export function loadConfig(env: Env): ConfigResult<SandboxConfig> {
         burstIntervalMs: vars.SANDBOX_BURST_INTERVAL_MS,
       }),
       ...(vars.SANDBOX_DAILY_LIMIT !== undefined && { dailyLimit: vars.SANDBOX_DAILY_LIMIT }),
+      ...(vars.SANDBOX_RATE_WINDOW !== undefined && { rateWindow: vars.SANDBOX_RATE_WINDOW }),
+      ...(vars.SANDBOX_DAY_MS !== undefined && { dayMs: vars.SANDBOX_DAY_MS }),
+      ...(vars.SANDBOX_ACCESS_TOKEN_TTL_MS !== undefined && {
+        accessTokenTtlMs: vars.SANDBOX_ACCESS_TOKEN_TTL_MS,
+      }),
     },
     seed: loaded?.ok ? loaded.seed : undefined,
     logLevel: vars.LOG_LEVEL,

@@ -1,4 +1,4 @@
-import type { FaultSpec, RecordedCall, SandboxSeed, SandboxTask } from './schemas.js';
+import type { FaultSpec, OAuthRevoke, RecordedCall, SandboxSeed, SandboxTask } from './schemas.js';
 
 /** The control API answered something other than what the call expects. */
 export class SandboxControlError extends Error {
@@ -63,7 +63,17 @@ export class SandboxControl {
     await this.#request('DELETE', '/faults', undefined, [204]);
   }
 
-  /** Data, calls, faults and rate counters. */
+  /**
+   * Uninstalls an app (`clientId`, default every app) from a location or a company: the grant's
+   * refresh token then answers invalid_grant and its access tokens 401. A location is also dropped
+   * from Company installs' approved locations. Returns how many grants changed.
+   */
+  async revokeOAuth(revoke: OAuthRevoke): Promise<{ revoked: number }> {
+    const response = await this.#request('POST', '/oauth/revoke', revoke, [200]);
+    return (await response.json()) as { revoked: number };
+  }
+
+  /** Data, OAuth apps and grants, calls, faults, rate counters and per-location limits. */
   async reset(): Promise<void> {
     await this.#request('POST', '/reset', undefined, [204]);
   }

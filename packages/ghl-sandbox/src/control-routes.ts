@@ -1,5 +1,5 @@
 import express, { type ErrorRequestHandler } from 'express';
-import { FaultSpec, SandboxSeed } from './schemas.js';
+import { FaultSpec, OAuthRevoke, SandboxSeed } from './schemas.js';
 import { SeedError, type SandboxState } from './state.js';
 
 /**
@@ -65,6 +65,17 @@ export function createControlRouter(state: SandboxState): express.Router {
   router.delete('/faults', (_req, res) => {
     state.faults.clear();
     res.status(204).end();
+  });
+
+  // Uninstalls an app from a location or company: its refresh tokens answer invalid_grant from now on
+  // and its access tokens 401 (docs/ghl-api.md §3.1).
+  router.post('/oauth/revoke', (req, res) => {
+    const parsed = OAuthRevoke.safeParse(req.body);
+    if (!parsed.success) {
+      res.status(400).json({ error: 'invalid revoke', issues: parsed.error.issues });
+      return;
+    }
+    res.json({ revoked: state.oauth.revoke(parsed.data) });
   });
 
   router.post('/reset', (_req, res) => {

@@ -36,6 +36,7 @@ export const MESSAGES = {
   versionMissing: 'version header was not found.',
   versionInvalid: 'version header is invalid',
   invalidToken: 'Invalid JWT',
+  notAuthorizedForScope: 'The token is not authorized for this scope.',
   wrongLocation: 'The token does not have access to this location.',
   contactNotFound: 'Contact not found',
   taskNotFound: 'Task not found',

@@ -1,60 +1,10 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import { answer, checkVersion, contextOf, setRateHeaders, type CallContext } from './call-context.js';
 import { faultBody, ghlError, ghlValidationError, MESSAGES } from './ghl-errors.js';
-import type { RateLimitState } from './rate-limiter.js';
+import { createOAuthRouter, isOAuthPath, parseOAuthBody } from './oauth-routes.js';
 import type { RecordedCall, SandboxContact, SandboxTask } from './schemas.js';
 import type { SandboxState } from './state.js';
 import { parseTaskSearch, searchTasks, toSearchedTask } from './task-search.js';
-
-type ParsedBody = { kind: 'none' } | { kind: 'json'; value: unknown } | { kind: 'invalid'; message: string };
-
-/** What one GHL request carries through the middleware chain. */
-interface CallContext {
-  call: RecordedCall;
-  /** Location of the presented token; undefined when the token is missing or unknown. */
-  locationId: string | undefined;
-  body: ParsedBody;
-  rateHeadersSet: boolean;
-  /** performance.now() when the request arrived: a fault's `applyDelayMs` counts from here. */
-  arrivedAt: number;
-  /** Set by a fault with `applyDelayMs`: the PUT's state change is deferred by that much. */
-  applyDelayMs?: number;
-  /** Set with `applyDelayMs`: the answer is held until this performance.now() (from `latencyMs`). */
-  answerAt?: number;
-}
-
-function contextOf(res: Response): CallContext {
-  return (res.locals as { ghl: CallContext }).ghl;
-}
-
-function setRateHeaders(res: Response, limits: RateLimitState): void {
-  res.setHeader('X-RateLimit-Max', String(limits.burstLimit));
-  res.setHeader('X-RateLimit-Remaining', String(limits.burstRemaining));
-  res.setHeader('X-RateLimit-Interval-Milliseconds', String(limits.burstIntervalMs));
-  res.setHeader('X-RateLimit-Limit-Daily', String(limits.dailyLimit));
-  res.setHeader('X-RateLimit-Daily-Remaining', String(limits.dailyRemaining));
-  contextOf(res).rateHeadersSet = true;
-}
-
-/**
- * The one way a GHL route answers: records the answer in the call log and, when the token is known,
- * adds GHL's rate-limit headers (GHL sends them on every response, docs/ghl-api.md). A request answered
- * before the rate-limit step (bad Version, a fault) shows the budget without being counted.
- */
-function answer(state: SandboxState, res: Response, status: number, body: unknown): void {
-  const context = contextOf(res);
-  if (!context.rateHeadersSet && context.locationId !== undefined) {
-    setRateHeaders(res, state.rateLimiter.peek(context.locationId));
-  }
-  const send = (): void => {
-    context.call.status = status;
-    context.call.responseBody = body;
-    res.status(status).json(body);
-  };
-  // An `applyDelayMs` fault ran the checks at once and holds only the answer (see applyFaults).
-  const wait = context.answerAt === undefined ? 0 : context.answerAt - performance.now();
-  if (wait > 0) state.delay(Math.ceil(wait), send);
-  else send();
-}
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -73,7 +23,9 @@ function recordCall(state: SandboxState): RequestHandler {
       else if (Array.isArray(value)) query[name] = value.map(String).join(',');
     }
     const token = BEARER.exec(req.headers.authorization ?? '')?.[1];
-    const locationId = token === undefined ? undefined : state.locationOfToken(token);
+    const subject = token === undefined ? undefined : state.subjectOfToken(token);
+    const locationId = subject?.kind === 'location' ? subject.locationId : undefined;
+    const companyId = subject?.kind === 'company' ? subject.companyId : undefined;
     const call: RecordedCall = {
       at: new Date().toISOString(),
       method: req.method,
@@ -81,6 +33,7 @@ function recordCall(state: SandboxState): RequestHandler {
       query,
       headers,
       ...(locationId !== undefined && { tokenLocationId: locationId }),
+      ...(companyId !== undefined && { tokenCompanyId: companyId }),
       body: undefined,
       status: 0,
       responseBody: undefined,
@@ -89,6 +42,8 @@ function recordCall(state: SandboxState): RequestHandler {
     const context: CallContext = {
       call,
       locationId,
+      ...(companyId !== undefined && { companyId }),
+      ...(token !== undefined && { token }),
       body: { kind: 'none' },
       rateHeadersSet: false,
       arrivedAt: performance.now(),
@@ -102,7 +57,10 @@ function recordCall(state: SandboxState): RequestHandler {
 const parseBody: RequestHandler = (req, res, next) => {
   const raw: unknown = req.body;
   const context = contextOf(res);
-  if (typeof raw === 'string' && raw.length > 0) {
+  if (isOAuthPath(req.path)) {
+    // Form bodies carrying client secrets, codes and tokens: parsed and recorded redacted.
+    parseOAuthBody(req, context, raw);
+  } else if (typeof raw === 'string' && raw.length > 0) {
     try {
       const value: unknown = JSON.parse(raw);
       context.body = { kind: 'json', value };
@@ -171,26 +129,16 @@ function applyFaults(state: SandboxState): RequestHandler {
   };
 }
 
-/** Step 1: GHL answers 401, not 400, for a missing or unknown Version header (docs/ghl-api.md §3, §6). */
-function checkVersion(state: SandboxState): RequestHandler {
-  return (req, res, next) => {
-    const header = req.headers.version;
-    const version = Array.isArray(header) ? header.join(', ') : header;
-    if (version === undefined || version === '') {
-      answer(state, res, 401, ghlError(401, MESSAGES.versionMissing));
-    } else if (!state.supportedVersions.has(version)) {
-      answer(state, res, 401, ghlError(401, MESSAGES.versionInvalid));
-    } else {
-      next();
-    }
-  };
-}
-
-/** Step 2: a missing, malformed or unknown bearer token is a 401 "Invalid JWT" (issue #213). */
+/**
+ * Step 2: a missing, malformed, unknown or expired bearer token is a 401 "Invalid JWT" (issue #213);
+ * an agency (Company) token on a location route is a 401 "not authorized for this scope" (docs/ghl-api.md §3).
+ */
 function checkToken(state: SandboxState): RequestHandler {
   return (_req, res, next) => {
-    if (contextOf(res).locationId === undefined)
-      answer(state, res, 401, ghlError(401, MESSAGES.invalidToken));
+    const context = contextOf(res);
+    if (context.companyId !== undefined)
+      answer(state, res, 401, ghlError(401, MESSAGES.notAuthorizedForScope));
+    else if (context.locationId === undefined) answer(state, res, 401, ghlError(401, MESSAGES.invalidToken));
     else next();
   };
 }
@@ -397,6 +345,7 @@ export function installGhlApi(app: express.Express, state: SandboxState): void {
   app.use(express.text({ type: () => true, limit: '1mb' }));
   app.use(parseBody);
   app.use(applyFaults(state));
+  app.use(createOAuthRouter(state));
   app.use(createGhlRouter(state));
   app.use((req, res) => {
     // NestJS's default for an unknown route.

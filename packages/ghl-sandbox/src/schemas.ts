@@ -1,11 +1,93 @@
 import { z } from 'zod';
+import type { RateWindow } from './rate-limiter.js';
 
 /**
  * Test data loaded through `POST /__sandbox/seed` (or SANDBOX_SEED_FILE). Seeding is additive: an
  * entry whose id already exists replaces the old one.
  */
+/** A location's own limits (GHL grants some apps and locations other limits than the defaults). */
+export const SandboxRateLimit = z
+  .object({
+    burstLimit: z.number().int().min(1).max(1_000_000).optional(),
+    burstIntervalMs: z.number().int().min(1).max(86_400_000).optional(),
+    dailyLimit: z.number().int().min(1).max(1_000_000_000).optional(),
+  })
+  .strict();
+export type SandboxRateLimit = z.infer<typeof SandboxRateLimit>;
+
+const nonEmpty = z.string().min(1);
+
+/**
+ * OAuth test data: marketplace apps (client credentials) and install codes, each code good for one
+ * `POST /oauth/token` exchange (docs/ghl-api.md §3.1).
+ */
+export const SandboxOAuthSeed = z
+  .object({
+    apps: z
+      .array(
+        z
+          .object({
+            clientId: nonEmpty,
+            clientSecret: nonEmpty,
+            /** When given, an exchange that sends another `redirect_uri` is refused (invalid_grant). */
+            redirectUri: nonEmpty.optional(),
+            /** Space-separated, as GHL's `scope`; default "contacts.readonly contacts.write …". */
+            scope: z.string().optional(),
+          })
+          .strict(),
+      )
+      .optional(),
+    codes: z
+      .array(
+        z
+          .object({
+            code: nonEmpty,
+            /** The app the code was issued to; when absent, any seeded app may exchange it. */
+            clientId: nonEmpty.optional(),
+            userType: z.enum(['Location', 'Company']),
+            /** Required for a Location install. */
+            locationId: nonEmpty.optional(),
+            /** The agency; required for a Company install, optional for a Location one. */
+            companyId: nonEmpty.optional(),
+            /** Company installs: the locations `POST /oauth/locationToken` may mint tokens for. */
+            approvedLocations: z.array(nonEmpty).optional(),
+            userId: nonEmpty.optional(),
+            isBulkInstallation: z.boolean().optional(),
+          })
+          .strict()
+          .superRefine((code, ctx) => {
+            if (code.userType === 'Location' && code.locationId === undefined) {
+              ctx.addIssue({
+                code: 'custom',
+                message: 'a Location code needs locationId',
+                path: ['locationId'],
+              });
+            }
+            if (code.userType === 'Company' && code.companyId === undefined) {
+              ctx.addIssue({
+                code: 'custom',
+                message: 'a Company code needs companyId',
+                path: ['companyId'],
+              });
+            }
+          }),
+      )
+      .optional(),
+  })
+  .strict();
+export type SandboxOAuthSeed = z.infer<typeof SandboxOAuthSeed>;
+
 export const SandboxSeed = z.object({
-  locations: z.array(z.object({ id: z.string().min(1), tokens: z.array(z.string().min(1)) })).optional(),
+  locations: z
+    .array(
+      z.object({
+        id: z.string().min(1),
+        tokens: z.array(z.string().min(1)),
+        /** Overrides the sandbox's limits for this location; seeding the location again without it restores them. */
+        rateLimit: SandboxRateLimit.optional(),
+      }),
+    )
+    .optional(),
   contacts: z
     .array(
       z.object({
@@ -30,8 +112,23 @@ export const SandboxSeed = z.object({
       }),
     )
     .optional(),
+  oauth: SandboxOAuthSeed.optional(),
 });
 export type SandboxSeed = z.infer<typeof SandboxSeed>;
+
+/** `POST /__sandbox/oauth/revoke`: uninstalls an app from a location or a company. */
+export const OAuthRevoke = z
+  .object({
+    locationId: nonEmpty.optional(),
+    companyId: nonEmpty.optional(),
+    /** Only this app's grants; default every app's. */
+    clientId: nonEmpty.optional(),
+  })
+  .strict()
+  .refine((revoke) => revoke.locationId !== undefined || revoke.companyId !== undefined, {
+    message: 'give locationId or companyId',
+  });
+export type OAuthRevoke = z.infer<typeof OAuthRevoke>;
 
 /** A fault to inject into the GHL routes (never into `/__sandbox`). */
 export const FaultSpec = z.object({
@@ -71,6 +168,12 @@ export interface SandboxOptions {
   dailyLimit?: number;
   /** Accepted `Version` header values; the contacts document allows only 2021-07-28. */
   supportedVersions?: string[];
+  /** How the burst window is counted (default `fixed`; docs/ghl-api.md §2). */
+  rateWindow?: RateWindow;
+  /** Length of the daily budget's day, aligned to multiples of it since the epoch (default 86,400,000: UTC days). */
+  dayMs?: number;
+  /** Lifetime of OAuth access tokens (default 86,399,000: GHL's `expires_in` 86399). */
+  accessTokenTtlMs?: number;
 }
 
 export interface SandboxTask {
@@ -102,9 +205,15 @@ export interface RecordedCall {
   headers: Record<string, string>;
   /** The location the presented token belongs to, when the token is known. */
   tokenLocationId?: string;
-  /** Parsed JSON request body, or the raw text when it is not JSON, or undefined when empty. */
+  /** The company of a presented Company (agency) OAuth token. */
+  tokenCompanyId?: string;
+  /**
+   * Parsed JSON request body, or the raw text when it is not JSON, or undefined when empty. On /oauth
+   * routes: the form fields, with `client_secret`, `code` and `refresh_token` as '[redacted]'.
+   */
   body: unknown;
   /** Status answered; 0 while in flight and when the connection was reset. */
   status: number;
+  /** As answered; on /oauth routes `access_token` and `refresh_token` are '[redacted]'. */
   responseBody: unknown;
 }

@@ -1,6 +1,7 @@
 import { CallLog } from './call-log.js';
 import { FaultStore } from './faults.js';
-import { RateLimiter } from './rate-limiter.js';
+import { OAuthStore, type TokenSubject } from './oauth.js';
+import { DAY_MS, RateLimiter } from './rate-limiter.js';
 import type { SandboxContact, SandboxOptions, SandboxSeed, SandboxTask } from './schemas.js';
 
 /** Thrown by `seed` when the seed refers to something that does not exist. */
@@ -13,6 +14,10 @@ export const DEFAULT_OPTIONS: Required<SandboxOptions> = {
   burstIntervalMs: 10_000,
   dailyLimit: 200_000,
   supportedVersions: ['2021-07-28'],
+  rateWindow: 'fixed',
+  dayMs: DAY_MS,
+  // GHL's `expires_in` is 86399 s (apps/oauth.json, docs/ghl-api.md §3).
+  accessTokenTtlMs: 86_399_000,
 };
 
 /**
@@ -25,6 +30,7 @@ export class SandboxState {
   readonly calls = new CallLog(10_000);
   readonly faults = new FaultStore();
   readonly rateLimiter: RateLimiter;
+  readonly oauth: OAuthStore;
   readonly supportedVersions: ReadonlySet<string>;
 
   readonly #locationTokens = new Map<string, string[]>();
@@ -49,12 +55,18 @@ export class SandboxState {
       burstIntervalMs: options.burstIntervalMs ?? DEFAULT_OPTIONS.burstIntervalMs,
       dailyLimit: options.dailyLimit ?? DEFAULT_OPTIONS.dailyLimit,
       supportedVersions: options.supportedVersions ?? DEFAULT_OPTIONS.supportedVersions,
+      rateWindow: options.rateWindow ?? DEFAULT_OPTIONS.rateWindow,
+      dayMs: options.dayMs ?? DEFAULT_OPTIONS.dayMs,
+      accessTokenTtlMs: options.accessTokenTtlMs ?? DEFAULT_OPTIONS.accessTokenTtlMs,
     };
-    this.rateLimiter = new RateLimiter(
-      this.options.burstLimit,
-      this.options.burstIntervalMs,
-      this.options.dailyLimit,
-    );
+    this.rateLimiter = new RateLimiter({
+      burstLimit: this.options.burstLimit,
+      burstIntervalMs: this.options.burstIntervalMs,
+      dailyLimit: this.options.dailyLimit,
+      window: this.options.rateWindow,
+      dayMs: this.options.dayMs,
+    });
+    this.oauth = new OAuthStore(this.options.accessTokenTtlMs);
     this.supportedVersions = new Set(this.options.supportedVersions);
   }
 
@@ -73,7 +85,9 @@ export class SandboxState {
       }
       this.#locationTokens.set(location.id, [...location.tokens]);
       for (const token of location.tokens) this.#tokenLocation.set(token, location.id);
+      this.rateLimiter.setLimits(location.id, location.rateLimit);
     }
+    if (seed.oauth) this.oauth.seed(seed.oauth);
 
     for (const contact of seed.contacts ?? []) {
       const previous = this.#contacts.get(contact.id);
@@ -123,8 +137,17 @@ export class SandboxState {
     }
   }
 
+  /** The location of a seeded PIT or of a live OAuth location token. */
   locationOfToken(token: string): string | undefined {
-    return this.#tokenLocation.get(token);
+    const subject = this.subjectOfToken(token);
+    return subject?.kind === 'location' ? subject.locationId : undefined;
+  }
+
+  /** Who a bearer token acts for: a seeded PIT's location, or a live OAuth token's location or company. */
+  subjectOfToken(token: string): TokenSubject | undefined {
+    const locationId = this.#tokenLocation.get(token);
+    if (locationId !== undefined) return { kind: 'location', locationId };
+    return this.oauth.subjectOf(token);
   }
 
   hasLocation(locationId: string): boolean {
@@ -216,7 +239,7 @@ export class SandboxState {
     this.cancelPendingApplies();
   }
 
-  /** Data, calls, faults and rate counters: a fresh sandbox with the same options. */
+  /** Data, OAuth apps and grants, calls, faults, rate counters and limits: a fresh sandbox with the same options. */
   reset(): void {
     this.#locationTokens.clear();
     this.#tokenLocation.clear();
@@ -230,6 +253,7 @@ export class SandboxState {
     this.calls.clear();
     this.faults.clear();
     this.rateLimiter.clear();
+    this.oauth.clear();
   }
 }
 
