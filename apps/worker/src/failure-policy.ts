@@ -44,7 +44,7 @@ export type Outcome =
   | { kind: 'no-location'; message: string }
   | { kind: 'stalled-repeatedly'; stalls: number }
   /** The worker's own per-location budget (shared by all worker processes) is spent. */
-  | { kind: 'rate-budget-spent'; msBeforeNext: number }
+  | { kind: 'rate-budget-spent'; msBeforeNext: number; reserved?: boolean }
   /** Another job is applying an event to the same task right now (ordering guard). */
   | { kind: 'task-busy'; msBeforeNext: number }
   /** The event names no task ids and the lookup found none for its ticket (task-matcher.ts). */
@@ -125,6 +125,16 @@ export function decide(outcome: Outcome, context: PolicyContext): Decision {
     case 'ambiguous-match':
       return { kind: 'dead-letter', reason: 'AMBIGUOUS_MATCH', match: outcome.match, logLevel: 'warn' };
     case 'rate-budget-spent':
+      // A reserved slot is the job's own (rate-budget.ts): it comes back exactly then, no jitter,
+      // since slots are already spread one by one.
+      if (outcome.reserved) {
+        return {
+          kind: 'delay',
+          untilMs: context.now + Math.max(0, outcome.msBeforeNext),
+          reason: 'RATE_BUDGET',
+          logLevel: 'info',
+        };
+      }
       return delay(outcome.msBeforeNext, 'RATE_BUDGET', 'info', context);
     case 'task-busy':
       return delay(outcome.msBeforeNext, 'TASK_BUSY', 'info', context);

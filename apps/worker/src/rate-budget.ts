@@ -1,55 +1,250 @@
+import type { RateLimitState } from '@closeloop/ghl';
 import type { Redis } from 'ioredis';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
- * The proactive per-location request budget, shared by every worker process through Redis.
+ * The per-location request budget, shared by every worker process through Redis (docs/rate-budget.md).
  *
- * GHL limits each app per location (100 requests / 10 s, docs/ghl-api.md). Counting on our side keeps most
- * jobs from ever meeting a 429, and keying by location keeps one busy sub-account from holding up the
- * others. That is why this is not BullMQ's limiter: OSS BullMQ limits a whole queue (`limiter`,
- * `queue.rateLimit` + RateLimitError pause every tenant; per-key limits are BullMQ Pro only,
- * docs/bullmq.md §1). A spent budget delays only that job (`moveToDelayed` + DelayedError).
+ * GHL limits each app per location: 100 requests per 10 s and 200,000 per day by default, other
+ * figures for some apps and locations, and it does not say whether the 10 s window is fixed or
+ * sliding (docs/ghl-api.md §2). So the budget is a **sliding log**: per location, a sorted set of the
+ * times requests were sent (or are reserved to be sent). A request may go at `t` only if fewer than
+ * `max` requests fall in `(t - interval, t]`. That holds whatever window GHL counts: a fixed window
+ * is one of the sliding ones.
  *
- * rate-limiter-flexible's RateLimiterRedis is a fixed window: one atomic Lua INCR + PEXPIRE per call.
+ * **Reservations instead of retries.** A job that finds the budget spent does not come back to try
+ * again (with a backlog, that is many activations per GHL call). It reserves the next free slot in
+ * the log and is delayed until exactly then; back at its slot it claims the reservation and sends.
+ * Slots are handed out in order, so under any backlog a job is activated about twice per GHL call.
+ * Jobs of other locations never wait behind it: they have their own log.
+ *
+ * **GHL's headers win.** Every answer's `X-RateLimit-Max` and `-Interval-Milliseconds` replace the
+ * configured figures for that location; a `Remaining` lower than the log expects (another installation
+ * of the app, GHL counting differently) adds the missing requests to the log; a 429 or a daily
+ * remainder of 0 holds the location (extend-only: a shorter hold never shortens a longer one). After
+ * a daily hold, one request probes whether the day has reset before the others follow.
+ *
+ * One Lua script per decision, with Redis' clock (`TIME`), so processes with skewed clocks agree.
  */
 export interface RateBudget {
-  /** Takes one request from the location's budget; `msBeforeNext` when it is spent. */
-  take(locationId: string): Promise<{ ok: true } | { ok: false; msBeforeNext: number }>;
   /**
-   * After GHL's own 429: holds every worker back from this location for `ms`, so the other jobs of
-   * the location wait here instead of each collecting its own 429.
+   * One request from the location's budget. With a `holder` (the job's id and what it sends), a
+   * request that cannot go now reserves its slot: `msBeforeNext` is then exact, and the same holder
+   * claims it when it comes back. Without a holder, nothing is reserved: `msBeforeNext` is when the
+   * next slot frees, as of now.
    */
+  take(locationId: string, holder?: string): Promise<BudgetTake>;
+  /** What GHL said on an answer: corrects the location's limits and its log (see above). */
+  observe(locationId: string, rateLimit: RateLimitState, status: number | undefined): Promise<void>;
+  /** Holds every worker back from this location for `ms` (extend-only). */
   holdBack(locationId: string, ms: number): Promise<void>;
 }
 
+export type BudgetTake =
+  | { ok: true }
+  | {
+      ok: false;
+      msBeforeNext: number;
+      /** True when a slot is reserved for the holder at that time: come back then, not earlier or in a herd. */
+      reserved: boolean;
+    };
+
 export interface RateBudgetOptions {
+  /** Requests per interval until GHL's headers say otherwise (RATE_LIMIT_PER_INTERVAL). */
   perInterval: number;
-  /** A whole number of seconds in ms: the library keeps Redis windows in seconds. */
   intervalMs: number;
 }
 
-export function createRateBudget(redis: Redis, prefix: string, options: RateBudgetOptions): RateBudget {
-  const limiter = new RateLimiterRedis({
-    storeClient: redis,
-    keyPrefix: `${prefix}:ghl-rate`,
-    points: options.perInterval,
-    duration: options.intervalMs / 1_000,
-  });
+/**
+ * Added to every slot: GHL sees a request a little after we send it, and by network jitter two
+ * requests 10 s apart at our end can look 9.99 s apart at GHL's. 1 % of the interval (100 ms for
+ * GHL's 10 s) keeps the log on the safe side at a cost of 1 % of the throughput.
+ */
+export const SLOT_MARGIN_RATIO = 0.01;
+
+/** After a daily hold, the probe has this long to come back before another request may probe. */
+export const DAILY_PROBE_MS = 30_000;
+
+// KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe).
+// ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no reservation), probeMs.
+// Returns {1, 0} go · {0, waitMs, reserved(0|1)}.
+const TAKE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local max = tonumber(redis.call('HGET', KEYS[2], 'max') or ARGV[1])
+local interval = tonumber(redis.call('HGET', KEYS[2], 'interval') or ARGV[2])
+local margin = math.ceil(interval * tonumber(ARGV[3]))
+local holder = ARGV[4]
+local holdUntil = tonumber(redis.call('HGET', KEYS[2], 'holdUntil') or '0')
+
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - interval - margin)
+
+if holder ~= '' then
+  local reserved = redis.call('ZSCORE', KEYS[1], holder)
+  if reserved then
+    reserved = tonumber(reserved)
+    if reserved <= now and holdUntil <= now then
+      -- Claimed: the reservation becomes the record of a request sent at that slot.
+      redis.call('ZREM', KEYS[1], holder)
+      redis.call('ZADD', KEYS[1], reserved, holder .. '@' .. reserved)
+      redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
+      return {1, 0}
+    end
+    if holdUntil <= now then return {0, reserved - now, 1} end
+    -- A hold came after the reservation: give the slot up and queue again behind the hold.
+    redis.call('ZREM', KEYS[1], holder)
+  end
+end
+
+if redis.call('HGET', KEYS[2], 'dailyHold') == '1' and holdUntil <= now then
+  -- The day may have reset: this request probes alone; the others wait for its answer.
+  holdUntil = now + tonumber(ARGV[5])
+  redis.call('HSET', KEYS[2], 'holdUntil', holdUntil, 'probe', '1')
+  redis.call('ZADD', KEYS[1], now, (holder ~= '' and holder or 'probe') .. '@' .. now)
+  return {1, 0}
+end
+
+local slot = math.max(now, holdUntil)
+local count = redis.call('ZCARD', KEYS[1])
+if count > 0 then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  slot = math.max(slot, tonumber(last[2]))
+end
+if count >= max then
+  local limiting = redis.call('ZRANGE', KEYS[1], count - max, count - max, 'WITHSCORES')
+  slot = math.max(slot, tonumber(limiting[2]) + interval + margin)
+end
+if slot <= now then
+  redis.call('ZADD', KEYS[1], now, (holder ~= '' and holder or 'anon') .. '@' .. now .. '#' .. count)
+  redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
+  return {1, 0}
+end
+if holder == '' then return {0, slot - now, 0} end
+redis.call('ZADD', KEYS[1], slot, holder)
+redis.call('PEXPIRE', KEYS[1], slot - now + interval * 2 + margin)
+return {0, slot - now, 1}
+`;
+
+// KEYS: log, state. ARGV: max|'' , interval|'', remaining|'', dailyRemaining|'', status|'', holdMs (daily).
+// A 429's own wait is the failure policy's (Retry-After, else the interval): it holds the location
+// through holdBack, not here.
+const OBSERVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[2], 'max', ARGV[1]) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], 'interval', ARGV[2]) end
+local max = tonumber(redis.call('HGET', KEYS[2], 'max') or '0')
+local interval = tonumber(redis.call('HGET', KEYS[2], 'interval') or '0')
+local status = tonumber(ARGV[5] ~= '' and ARGV[5] or '0')
+if status >= 200 and status < 300 and redis.call('HGET', KEYS[2], 'probe') == '1' then
+  -- The probe after a daily hold went through: the day has reset.
+  redis.call('HDEL', KEYS[2], 'dailyHold', 'probe', 'holdUntil')
+end
+if ARGV[4] == '0' then
+  local holdUntil = tonumber(redis.call('HGET', KEYS[2], 'holdUntil') or '0')
+  redis.call('HSET', KEYS[2], 'dailyHold', '1', 'holdUntil', math.max(holdUntil, now + tonumber(ARGV[6])))
+  redis.call('HDEL', KEYS[2], 'probe')
+  return 1
+end
+if ARGV[3] ~= '' and max > 0 and interval > 0 and status >= 200 and status < 300 then
+  local remaining = tonumber(ARGV[3])
+  local counted = redis.call('ZCOUNT', KEYS[1], now - interval, now)
+  local missing = (max - remaining) - counted
+  -- Requests GHL counted and the log does not know of: recorded now, so the next slots respect them.
+  for i = 1, math.min(missing, max) do
+    redis.call('ZADD', KEYS[1], now, 'ghl@' .. now .. '#' .. i .. '#' .. counted)
+  end
+end
+redis.call('PEXPIRE', KEYS[2], 7 * 86400000)
+return 0
+`;
+
+const HOLD = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local holdUntil = tonumber(redis.call('HGET', KEYS[1], 'holdUntil') or '0')
+local wanted = now + tonumber(ARGV[1])
+if wanted > holdUntil then redis.call('HSET', KEYS[1], 'holdUntil', wanted) end
+redis.call('PEXPIRE', KEYS[1], 7 * 86400000)
+return 0
+`;
+
+interface BudgetCommands {
+  closeloopBudgetTake(
+    log: string,
+    state: string,
+    defaultMax: string,
+    defaultInterval: string,
+    marginRatio: string,
+    holder: string,
+    probeMs: string,
+  ): Promise<[number, number, number?]>;
+  closeloopBudgetObserve(
+    log: string,
+    state: string,
+    max: string,
+    interval: string,
+    remaining: string,
+    dailyRemaining: string,
+    status: string,
+    dailyHoldMs: string,
+  ): Promise<number>;
+  closeloopBudgetHold(state: string, ms: string): Promise<number>;
+}
+
+/** How long a location waits when GHL says its day is spent: until the next UTC midnight, at most an hour. */
+export type DailyHold = (now: number) => number;
+
+export function createRateBudget(
+  redis: Redis,
+  prefix: string,
+  options: RateBudgetOptions,
+  dailyHoldMs: DailyHold = defaultDailyHoldMs,
+): RateBudget {
+  const commands = redis as unknown as Redis & BudgetCommands;
+  if (typeof (commands as Partial<BudgetCommands>).closeloopBudgetTake !== 'function') {
+    redis.defineCommand('closeloopBudgetTake', { numberOfKeys: 2, lua: TAKE });
+    redis.defineCommand('closeloopBudgetObserve', { numberOfKeys: 2, lua: OBSERVE });
+    redis.defineCommand('closeloopBudgetHold', { numberOfKeys: 1, lua: HOLD });
+  }
+  const logKey = (locationId: string): string => `${prefix}:ghl-budget:${locationId}:log`;
+  const stateKey = (locationId: string): string => `${prefix}:ghl-budget:${locationId}:state`;
+  const text = (value: number | undefined): string => (value === undefined ? '' : String(value));
+
   return {
-    async take(locationId) {
-      try {
-        await limiter.consume(locationId, 1);
-        return { ok: true };
-      } catch (rejection) {
-        // The library rejects with a RateLimiterRes when the budget is spent, and with an Error when
-        // Redis fails; the latter is the caller's (retryable) failure.
-        if (rejection instanceof RateLimiterRes) return { ok: false, msBeforeNext: rejection.msBeforeNext };
-        throw rejection;
-      }
+    async take(locationId, holder = '') {
+      const [go, waitMs, reserved] = await commands.closeloopBudgetTake(
+        logKey(locationId),
+        stateKey(locationId),
+        String(options.perInterval),
+        String(options.intervalMs),
+        String(SLOT_MARGIN_RATIO),
+        holder,
+        String(DAILY_PROBE_MS),
+      );
+      if (go === 1) return { ok: true };
+      return { ok: false, msBeforeNext: Math.max(0, waitMs), reserved: reserved === 1 };
+    },
+    async observe(locationId, rateLimit, status) {
+      await commands.closeloopBudgetObserve(
+        logKey(locationId),
+        stateKey(locationId),
+        text(rateLimit.max),
+        text(rateLimit.intervalMs),
+        text(rateLimit.remaining),
+        text(rateLimit.dailyRemaining),
+        text(status),
+        String(dailyHoldMs(Date.now())),
+      );
     },
     async holdBack(locationId, ms) {
-      // `block` counts in whole seconds and 0 would mean "forever" (RateLimiterRedis._upsert).
-      await limiter.block(locationId, Math.max(1, Math.ceil(ms / 1_000)));
+      await commands.closeloopBudgetHold(stateKey(locationId), String(Math.max(0, Math.round(ms))));
     },
   };
+}
+
+/** GHL does not say when its day resets (docs/ghl-api.md §2): the next UTC midnight, probed at least hourly. */
+export function defaultDailyHoldMs(now: number): number {
+  const date = new Date(now);
+  const midnight = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1);
+  return Math.min(midnight - now, 60 * 60 * 1_000);
 }

@@ -102,14 +102,17 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
     let fenceMs = 0;
     let stopped: Stop;
     try {
-      const budget = await takeBudget(target, deps);
+      const budget = await takeBudget(target, run.jobId, deps);
       if (!budget.ok) {
         stopped = budget;
       } else {
         let response: GhlResponse<Task>;
         try {
           response = await call(target, deps);
+          await observe(target.locationId, response.rateLimit, response.status, deps);
         } catch (error) {
+          if (error instanceof GhlError)
+            await observe(target.locationId, error.rateLimit, error.status, deps);
           // GHL may still apply a PUT whose outcome we did not learn: fence the task (task-order-guard.ts).
           if (isAmbiguous(error)) fenceMs = deps.config.ambiguousHoldMs;
           // A cached match whose task is gone: the next run (a replay) looks again.
@@ -246,15 +249,35 @@ async function guard(
   };
 }
 
-/** budget: one request from the location's budget shared by all workers (rate-budget.ts). */
-async function takeBudget(target: Target, deps: ProcessorDeps): Promise<Step<void>> {
-  const take = await deps.budget.take(target.locationId);
+/**
+ * budget: one request from the location's budget shared by all workers (rate-budget.ts). The job's
+ * id holds the slot it may reserve, so it claims that slot when it comes back.
+ */
+async function takeBudget(target: Target, jobId: string, deps: ProcessorDeps): Promise<Step<void>> {
+  const take = await deps.budget.take(target.locationId, `${jobId}:put`);
   if (take.ok) return { ok: true, value: undefined };
   return {
     ok: false,
-    outcome: { kind: 'rate-budget-spent', msBeforeNext: take.msBeforeNext },
+    outcome: { kind: 'rate-budget-spent', msBeforeNext: take.msBeforeNext, reserved: take.reserved },
     failure: { message: 'rate budget spent' },
   };
+}
+
+/**
+ * What GHL said about the location's budget, on every answer (rate-budget.ts). Best effort: a Redis
+ * error here must not turn GHL's answer into a failure, so it is logged and the job goes on.
+ */
+async function observe(
+  locationId: string,
+  rateLimit: GhlResponse<Task>['rateLimit'],
+  status: number | undefined,
+  deps: ProcessorDeps,
+): Promise<void> {
+  try {
+    await deps.budget.observe(locationId, rateLimit, status);
+  } catch (error) {
+    deps.logger.warn({ err: error, locationId }, 'could not record GHL rate-limit headers');
+  }
 }
 
 /** call: the PUT; cut off with GhlError ABORTED when the task worker's signal aborts. */

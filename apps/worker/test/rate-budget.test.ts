@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createRedisConnection } from '@closeloop/queue';
+import { testRedisUrl, uniquePrefix } from '@closeloop/test-support';
+import type { Redis } from 'ioredis';
+import { createRateBudget, type RateBudget } from '../src/rate-budget.js';
+
+// The budget against a real Redis (apps/worker/src/rate-budget.ts, docs/rate-budget.md).
+let redis: Redis;
+beforeAll(() => {
+  redis = createRedisConnection(testRedisUrl(), 'worker');
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+function budget(options = { perInterval: 5, intervalMs: 1_000 }, dailyHoldMs = () => 60_000): RateBudget {
+  return createRateBudget(redis, uniquePrefix('budget'), options, dailyHoldMs);
+}
+
+const LOC = 'locBudget00000000001';
+
+describe('rate budget: a sliding log with reservations', () => {
+  it('When 23 holders take at once, then 5 go now and the others get reserved slots that never put more than 5 in any interval', async () => {
+    const b = budget();
+    const started = Date.now();
+    const takes = await Promise.all(Array.from({ length: 23 }, (_, i) => b.take(LOC, `job-${i}`)));
+    const now = takes.filter((take) => take.ok);
+    expect(now).toHaveLength(5);
+    const slots = takes
+      .map((take) => (take.ok ? 0 : take.msBeforeNext))
+      .map((ms) => started + ms)
+      .sort((a, b) => a - b);
+    expect(takes.every((take) => take.ok || take.reserved)).toBe(true);
+    // Any window of the interval (1 000 ms, minus a little for the time the takes took) holds ≤ 5.
+    for (let i = 5; i < slots.length; i += 1) {
+      expect((slots[i] ?? 0) - (slots[i - 5] ?? 0)).toBeGreaterThanOrEqual(990);
+    }
+    // ...and the reservations are packed: 23 requests at 5 per second end within about 4 intervals.
+    expect((slots.at(-1) ?? 0) - started).toBeLessThan(4 * 1_000 + 200);
+  });
+
+  it('When a holder comes back before its slot, it is told the same slot; at its slot it claims it, once', async () => {
+    const b = budget({ perInterval: 1, intervalMs: 1_000 });
+    expect(await b.take(LOC, 'first')).toEqual({ ok: true });
+    const reserved = await b.take(LOC, 'second');
+    expect(reserved).toMatchObject({ ok: false, reserved: true });
+    const again = await b.take(LOC, 'second');
+    expect(again.ok).toBe(false);
+    if (!reserved.ok && !again.ok) expect(again.msBeforeNext).toBeLessThanOrEqual(reserved.msBeforeNext);
+    await new Promise((resolve) => setTimeout(resolve, reserved.ok ? 0 : reserved.msBeforeNext + 20));
+    expect(await b.take(LOC, 'second')).toEqual({ ok: true });
+    // The claimed slot is now a sent request: the same holder asking again queues behind it.
+    expect((await b.take(LOC, 'second')).ok).toBe(false);
+  });
+
+  it("When GHL's headers say a lower X-RateLimit-Max, then that is the location's budget from then on", async () => {
+    const b = budget({ perInterval: 100, intervalMs: 10_000 });
+    expect(await b.take(LOC, 'a')).toEqual({ ok: true });
+    await b.observe(LOC, { max: 2, remaining: 1, intervalMs: 10_000 }, 200);
+    expect(await b.take(LOC, 'b')).toEqual({ ok: true });
+    expect(await b.take(LOC, 'c')).toMatchObject({ ok: false, reserved: true });
+  });
+
+  it('When GHL reports fewer remaining than the log expects, then the missing requests count too', async () => {
+    const b = budget({ perInterval: 10, intervalMs: 10_000 });
+    expect(await b.take(LOC, 'a')).toEqual({ ok: true });
+    // Another installation of the app spent 8 of the 10: only 1 is left for us.
+    await b.observe(LOC, { max: 10, remaining: 1, intervalMs: 10_000 }, 200);
+    expect(await b.take(LOC, 'b')).toEqual({ ok: true });
+    expect((await b.take(LOC, 'c')).ok).toBe(false);
+  });
+
+  it('When a shorter hold follows a longer one, then the longer one stands', async () => {
+    const b = budget();
+    await b.holdBack(LOC, 60_000);
+    await b.holdBack(LOC, 1_000);
+    const take = await b.take(LOC);
+    expect(take.ok).toBe(false);
+    if (!take.ok) expect(take.msBeforeNext).toBeGreaterThan(50_000);
+  });
+
+  it('When the daily remainder reaches 0, then the location waits; after the hold one request probes alone, and a success frees the rest', async () => {
+    const b = budget({ perInterval: 100, intervalMs: 10_000 }, () => 300);
+    await b.observe(LOC, { dailyRemaining: 0, dailyLimit: 1_000 }, 429);
+    expect((await b.take(LOC, 'early')).ok).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(await b.take(LOC, 'probe')).toEqual({ ok: true });
+    const waiting = await b.take(LOC);
+    expect(waiting.ok).toBe(false);
+    await b.observe(LOC, { dailyRemaining: 999, dailyLimit: 1_000 }, 200);
+    expect(await b.take(LOC, 'after')).toEqual({ ok: true });
+  });
+});
