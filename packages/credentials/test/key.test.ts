@@ -110,7 +110,11 @@ describe('CredentialsKey', () => {
     const text = CredentialsKey.generate();
     const key = CredentialsKey.parse(text);
     const raw = Buffer.from(text, 'base64').toString('hex');
-    for (const shown of [JSON.stringify(key), inspect(key, { depth: 5, showHidden: true }), String(key)]) {
+    for (const shown of [
+      JSON.stringify(key),
+      inspect(key, { depth: 5, showHidden: true }),
+      `${JSON.stringify({ key })}`,
+    ]) {
       expect(shown).not.toContain(text);
       expect(shown).not.toContain(raw);
     }
