@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, replayDeadLetters, type DeadLetter } from '@closeloop/queue';
 import { waitFor } from '@closeloop/test-support';
 import { Queue, Worker } from 'bullmq';
@@ -12,17 +12,9 @@ import {
 } from '../src/decision-executor.js';
 import { createTaskProcessor } from '../src/task-processor.js';
 import { NO_OBSERVER } from '../src/task-worker-observer.js';
-import { Harness, eventFor, newTaskId, type HarnessOptions } from './harness.js';
+import { eventFor, newTaskId, useCleanup, type Harness } from './harness.js';
 
-const opened: Harness[] = [];
-async function harness(options: HarnessOptions = {}): Promise<Harness> {
-  const h = await Harness.start(options);
-  opened.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of opened.splice(0)) await h.close();
-});
+const { harness } = useCleanup();
 
 const UNPROCESSABLE = {
   status: 422,

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from '@jest/globals';
 import { createGhlClient, StaticTokenCredentials, type GhlClient } from '@closeloop/ghl';
 import { startSandbox, type RunningSandbox, type StartSandboxOptions } from '@closeloop/ghl-sandbox';
 import {
@@ -298,6 +299,44 @@ export class Harness {
     for (const connection of this.#connections) await connection.quit();
     await this.sandbox.close();
   }
+}
+
+export interface Cleanup {
+  /** `Harness.start(options)`, closed after the test. */
+  readonly harness: (options?: HarnessOptions) => Promise<Harness>;
+  /** `spawnWorkerProcess(env)`, signalled after the test (if still running) and awaited. */
+  readonly spawn: (env: Record<string, string>) => SpawnedWorker;
+}
+
+/**
+ * Harnesses and worker processes that a test file's tests open, cleaned in `afterEach`: processes
+ * first (sent `processSignal`, SIGTERM by default), so none still works on a harness being closed.
+ * Call it once at the top of the file.
+ */
+export function useCleanup({ processSignal = 'SIGTERM' }: { processSignal?: NodeJS.Signals } = {}): Cleanup {
+  const processes: SpawnedWorker[] = [];
+  const opened: Harness[] = [];
+  afterEach(async () => {
+    for (const worker of processes.splice(0)) {
+      if (worker.child.exitCode === null && worker.child.signalCode === null) {
+        worker.child.kill(processSignal);
+        await worker.exited;
+      }
+    }
+    for (const h of opened.splice(0)) await h.close();
+  });
+  return {
+    harness: async (options = {}) => {
+      const h = await Harness.start(options);
+      opened.push(h);
+      return h;
+    },
+    spawn: (env) => {
+      const worker = spawnWorkerProcess(env);
+      processes.push(worker);
+      return worker;
+    },
+  };
 }
 
 export const PUT_BODY_COMPLETED = { completed: true };

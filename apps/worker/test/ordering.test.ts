@@ -1,39 +1,21 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import type { TaskEvent } from '@closeloop/queue';
 import { waitFor } from '@closeloop/test-support';
 import {
-  Harness,
   configFrom,
   eventFor,
   newTaskId,
-  spawnWorkerProcess,
+  useCleanup,
   waitForWorkerStarted,
   workerEnv,
-  type HarnessOptions,
+  type Harness,
   type SpawnedWorker,
 } from './harness.js';
 
 // The ordering guard (apps/worker/src/task-order-guard.ts, docs/ordering.md): whatever order events
 // are delivered and processed in, a task ends in the state of the newest event.
 
-const processes: SpawnedWorker[] = [];
-const opened: Harness[] = [];
-
-async function harness(options: HarnessOptions): Promise<Harness> {
-  const h = await Harness.start(options);
-  opened.push(h);
-  return h;
-}
-
-afterEach(async () => {
-  for (const worker of processes.splice(0)) {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) {
-      worker.child.kill('SIGTERM');
-      await worker.exited;
-    }
-  }
-  for (const h of opened.splice(0)) await h.close();
-});
+const { harness, spawn: spawnWorker } = useCleanup();
 
 function permutations<T>(items: readonly T[]): T[][] {
   if (items.length <= 1) return [[...items]];
@@ -67,8 +49,9 @@ describe('ordering: the newest event wins', () => {
       tasks: cases.map((c) => ({ id: c.taskId, completed: c.startCompleted })),
     });
     // Two real worker processes, each running several jobs at once: jobs for one task race.
+    const processes: SpawnedWorker[] = [];
     for (let i = 0; i < 2; i += 1) {
-      const worker = spawnWorkerProcess(
+      const worker = spawnWorker(
         workerEnv(h.sandbox.url, h.prefix, { WORKER_CONCURRENCY: '8', LOG_LEVEL: 'info' }),
       );
       processes.push(worker);

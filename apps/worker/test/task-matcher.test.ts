@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { DEFAULT_TICKET_PATTERN } from '@closeloop/queue';
 import { createRateBudget } from '../src/rate-budget.js';
 import {
@@ -8,20 +8,16 @@ import {
   type MatchRequest,
   type TaskMatcher,
 } from '../src/task-matcher.js';
-import { CONTACT_A, Harness, LOC_A } from './harness.js';
+import { CONTACT_A, LOC_A, useCleanup, type Harness } from './harness.js';
 
 /** The matcher on its own, against the sandbox and Redis: the cache and `forget`. */
 
-const opened: Harness[] = [];
-afterEach(async () => {
-  for (const h of opened.splice(0)) await h.close();
-});
+const { harness } = useCleanup();
 
 async function matcherWith(
   tasks: Array<{ id: string; title: string; completed?: boolean }>,
 ): Promise<{ h: Harness; matcher: TaskMatcher }> {
-  const h = await Harness.start({ startWorker: false });
-  opened.push(h);
+  const h = await harness({ startWorker: false });
   await h.sandbox.control.seed({ tasks: tasks.map((task) => ({ contactId: CONTACT_A, ...task })) });
   const redis = h.connection();
   const matcher = createTaskMatcher({

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import type { SandboxSeed } from '@closeloop/ghl-sandbox';
 import {
   DEFAULT_TICKET_PATTERN,
@@ -9,7 +9,7 @@ import {
 import { waitFor } from '@closeloop/test-support';
 import type { Job } from 'bullmq';
 import type { TaskUpdateResult } from '../src/task-worker.js';
-import { CONTACT_A, Harness, LOC_A, type HarnessOptions } from './harness.js';
+import { CONTACT_A, LOC_A, useCleanup, type Harness, type HarnessOptions } from './harness.js';
 
 /**
  * Finding the task (docs/matching.md) through the real worker: events name no GHL ids, only a
@@ -17,15 +17,7 @@ import { CONTACT_A, Harness, LOC_A, type HarnessOptions } from './harness.js';
  * exactly which lookups the worker made.
  */
 
-const opened: Harness[] = [];
-async function harness(options: HarnessOptions = {}): Promise<Harness> {
-  const h = await Harness.start(options);
-  opened.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of opened.splice(0)) await h.close();
-});
+const { harness } = useCleanup();
 
 const EMAIL_A = 'a@example.com';
 /** A second contact of location A, so "only the requester's tasks" is visible. */
@@ -39,6 +31,18 @@ async function seedTasks(h: Harness, tasks: SeedTask[]): Promise<void> {
     contacts: [{ id: CONTACT_A2, locationId: LOC_A, email: EMAIL_A2 }],
     tasks,
   });
+}
+
+/** A harness with its worker running, `tasks` seeded, and then `event` enqueued. */
+async function enqueueAfterSeeding(
+  tasks: SeedTask[],
+  event: TaskEvent,
+  options: HarnessOptions = {},
+): Promise<{ h: Harness; job: Job<unknown, TaskUpdateResult> }> {
+  const h = await harness(options);
+  await seedTasks(h, tasks);
+  const job = await h.enqueue(event);
+  return { h, job };
 }
 
 let clock = Date.parse('2026-11-28T10:00:00.000Z');
@@ -93,19 +97,57 @@ async function deadLetterMatch(
   return { reason: letter?.data.reason, match: letter?.data.match };
 }
 
+/** The next call whose path contains `pathPart` is answered 429 with Retry-After: 1. */
+async function rateLimitOnce(h: Harness, pathPart: string): Promise<void> {
+  // The fault filter matches a substring of the path (FaultSpec.taskId).
+  await h.sandbox.control.injectFault({
+    status: 429,
+    headers: { 'retry-after': '1' },
+    taskId: pathPart,
+    count: 1,
+  });
+}
+
+/** After a 429: the job is delayed without spending an attempt, then completes `taskId` with one. */
+async function expectDelayedThenCompleted(
+  h: Harness,
+  job: Job<unknown, TaskUpdateResult>,
+  taskId: string,
+): Promise<void> {
+  await waitFor(async () => (await (await h.reload(job)).getState()) === 'delayed', {
+    description: 'the job to be delayed after the 429',
+  });
+  expect((await h.reload(job)).attemptsMade).toBe(0);
+  expect(await h.finished(job)).toEqual({ taskId, completed: true, status: 200 });
+  expect((await h.reload(job)).attemptsMade).toBe(1);
+}
+
+/** What a dead letter says a close of ZD-4711 in location A searched (default pattern) and where. */
+function searchedFor4711(
+  fields: Pick<DeadLetterMatch['searched'], 'route' | 'email' | 'contactId'>,
+): DeadLetterMatch['searched'] {
+  return {
+    locationId: LOC_A,
+    ticket: 'ZD-4711',
+    pattern: DEFAULT_TICKET_PATTERN,
+    completed: false,
+    ...fields,
+  };
+}
+
 const LOOKUP_BY_EMAIL = ['GET /contacts/search/duplicate', `GET /contacts/${CONTACT_A}/tasks`];
 
 describe('finding the task by the requester email', () => {
   it('When a close names only a ticket and the email, then the contact by email, its tasks and the PUT of the one task referencing the ticket are called, in that order', async () => {
-    const h = await harness();
-    await seedTasks(h, [
-      { id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
-      { id: 'task-other-ticket', contactId: CONTACT_A, title: 'Send the quote for ZD-5000' },
-      // The same ticket on another contact: not the requester's, so never looked at.
-      { id: 'task-other-contact', contactId: CONTACT_A2, title: 'Call back (ZD-4711)' },
-    ]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+    const { h, job } = await enqueueAfterSeeding(
+      [
+        { id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
+        { id: 'task-other-ticket', contactId: CONTACT_A, title: 'Send the quote for ZD-5000' },
+        // The same ticket on another contact: not the requester's, so never looked at.
+        { id: 'task-other-contact', contactId: CONTACT_A2, title: 'Call back (ZD-4711)' },
+      ],
+      ticketEvent('ZD-4711', { email: EMAIL_A }),
+    );
 
     expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
     expect(await stateOf(h, 'task-target')).toBe(true);
@@ -124,24 +166,22 @@ describe('finding the task by the requester email', () => {
   });
 
   it('When the reference is found in the task body rather than its title, then that task is completed', async () => {
-    const h = await harness();
-    await seedTasks(h, [
-      { id: 'task-body', contactId: CONTACT_A, title: 'Call back', body: 'Helpdesk ticket: ZD-4711' },
-    ]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+    const { h, job } = await enqueueAfterSeeding(
+      [{ id: 'task-body', contactId: CONTACT_A, title: 'Call back', body: 'Helpdesk ticket: ZD-4711' }],
+      ticketEvent('ZD-4711', { email: EMAIL_A }),
+    );
 
     expect(await h.finished(job)).toEqual({ taskId: 'task-body', completed: true, status: 200 });
   });
 
   it('When a reopen comes for a ticket with one open and one completed task, then the completed one is reopened', async () => {
-    const h = await harness();
-    await seedTasks(h, [
-      { id: 'task-done', contactId: CONTACT_A, title: 'Call back (ZD-4711)', completed: true },
-      { id: 'task-open', contactId: CONTACT_A, title: 'Follow-up for ZD-4711' },
-    ]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { type: 'ticket.reopened', email: EMAIL_A }));
+    const { h, job } = await enqueueAfterSeeding(
+      [
+        { id: 'task-done', contactId: CONTACT_A, title: 'Call back (ZD-4711)', completed: true },
+        { id: 'task-open', contactId: CONTACT_A, title: 'Follow-up for ZD-4711' },
+      ],
+      ticketEvent('ZD-4711', { type: 'ticket.reopened', email: EMAIL_A }),
+    );
 
     expect(await h.finished(job)).toEqual({ taskId: 'task-done', completed: false, status: 200 });
     expect(await stateOf(h, 'task-done')).toBe(false);
@@ -153,12 +193,10 @@ describe('finding the task by the requester email', () => {
   });
 
   it('When a close comes for a ticket whose only task is already completed, then that task is sent again (the PUT is idempotent)', async () => {
-    const h = await harness();
-    await seedTasks(h, [
-      { id: 'task-done', contactId: CONTACT_A, title: 'Call back (ZD-4711)', completed: true },
-    ]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+    const { h, job } = await enqueueAfterSeeding(
+      [{ id: 'task-done', contactId: CONTACT_A, title: 'Call back (ZD-4711)', completed: true }],
+      ticketEvent('ZD-4711', { email: EMAIL_A }),
+    );
 
     expect(await h.finished(job)).toEqual({ taskId: 'task-done', completed: true, status: 200 });
   });
@@ -184,14 +222,14 @@ describe('finding the task by the requester email', () => {
 
 describe('the ticket pattern', () => {
   it('When one task says ZD-47110 and another ZD-4711, then a close of ZD-4711 completes only the second (whole word by default)', async () => {
-    const h = await harness();
-    await seedTasks(h, [
-      { id: 'task-longer', contactId: CONTACT_A, title: 'Invoice ZD-47110' },
-      { id: 'task-prefixed', contactId: CONTACT_A, title: 'XZD-4711 is another system' },
-      { id: 'task-exact', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
-    ]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+    const { h, job } = await enqueueAfterSeeding(
+      [
+        { id: 'task-longer', contactId: CONTACT_A, title: 'Invoice ZD-47110' },
+        { id: 'task-prefixed', contactId: CONTACT_A, title: 'XZD-4711 is another system' },
+        { id: 'task-exact', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
+      ],
+      ticketEvent('ZD-4711', { email: EMAIL_A }),
+    );
 
     expect(await h.finished(job)).toEqual({ taskId: 'task-exact', completed: true, status: 200 });
     expect(await stateOf(h, 'task-longer')).toBe(false);
@@ -219,23 +257,16 @@ describe('the ticket pattern', () => {
 
 describe('when the lookup fails', () => {
   it('When no contact has the email, then the job is dead-lettered NO_MATCH with what was searched and no PUT is sent', async () => {
-    const h = await harness();
-    await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { email: 'nobody@example.com' }));
+    const { h, job } = await enqueueAfterSeeding(
+      [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }],
+      ticketEvent('ZD-4711', { email: 'nobody@example.com' }),
+    );
 
     expect(await h.failed(job)).toContain('NO_MATCH');
     expect(await deadLetterMatch(h, job)).toEqual({
       reason: 'NO_MATCH',
       match: {
-        searched: {
-          locationId: LOC_A,
-          ticket: 'ZD-4711',
-          pattern: DEFAULT_TICKET_PATTERN,
-          email: 'nobody@example.com',
-          completed: false,
-          route: 'GET /contacts/search/duplicate',
-        },
+        searched: searchedFor4711({ email: 'nobody@example.com', route: 'GET /contacts/search/duplicate' }),
       },
     });
     expect(await callLines(h)).toEqual(['GET /contacts/search/duplicate']);
@@ -243,39 +274,35 @@ describe('when the lookup fails', () => {
   });
 
   it("When none of the contact's tasks references the ticket, then NO_MATCH names the contact and both routes", async () => {
-    const h = await harness();
-    await seedTasks(h, [{ id: 'task-else', contactId: CONTACT_A, title: 'Call back (ZD-47110)' }]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+    const { h, job } = await enqueueAfterSeeding(
+      [{ id: 'task-else', contactId: CONTACT_A, title: 'Call back (ZD-47110)' }],
+      ticketEvent('ZD-4711', { email: EMAIL_A }),
+    );
 
     expect(await h.failed(job)).toContain('no open task references ticket ZD-4711');
     expect(await deadLetterMatch(h, job)).toEqual({
       reason: 'NO_MATCH',
       match: {
-        searched: {
-          locationId: LOC_A,
-          ticket: 'ZD-4711',
-          pattern: DEFAULT_TICKET_PATTERN,
+        searched: searchedFor4711({
           email: EMAIL_A,
           contactId: CONTACT_A,
-          completed: false,
           route: 'GET /contacts/search/duplicate + GET /contacts/{contactId}/tasks',
-        },
+        }),
       },
     });
     expect(await callLines(h)).toEqual(LOOKUP_BY_EMAIL);
   });
 
   it('When two open tasks of the contact reference the ticket, then the job is dead-lettered AMBIGUOUS_MATCH with both candidates and no PUT is sent', async () => {
-    const h = await harness();
-    await seedTasks(h, [
-      { id: 'task-one', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
-      { id: 'task-two', contactId: CONTACT_A, title: 'Send the refund', body: 'see ZD-4711' },
-      // Already completed: not one the close could mean.
-      { id: 'task-done', contactId: CONTACT_A, title: 'ZD-4711 first contact', completed: true },
-    ]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+    const { h, job } = await enqueueAfterSeeding(
+      [
+        { id: 'task-one', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
+        { id: 'task-two', contactId: CONTACT_A, title: 'Send the refund', body: 'see ZD-4711' },
+        // Already completed: not one the close could mean.
+        { id: 'task-done', contactId: CONTACT_A, title: 'ZD-4711 first contact', completed: true },
+      ],
+      ticketEvent('ZD-4711', { email: EMAIL_A }),
+    );
 
     expect(await h.failed(job)).toContain('AMBIGUOUS_MATCH');
     const { reason, match } = await deadLetterMatch(h, job);
@@ -305,10 +332,11 @@ describe('when the lookup fails', () => {
 
 describe('the cost of a lookup', () => {
   it('When the location budget allows one request per second, then each lookup call waits for its own window and the job is delayed, not failed', async () => {
-    const h = await harness({ env: { RATE_LIMIT_PER_INTERVAL: '1', RATE_LIMIT_INTERVAL_MS: '1000' } });
-    await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
+    const { h, job } = await enqueueAfterSeeding(
+      [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }],
+      ticketEvent('ZD-4711', { email: EMAIL_A }),
+      { env: { RATE_LIMIT_PER_INTERVAL: '1', RATE_LIMIT_INTERVAL_MS: '1000' } },
+    );
 
     expect(await h.finished(job, 30_000)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
     const calls = await h.sandbox.control.calls();
@@ -333,22 +361,11 @@ describe('the cost of a lookup', () => {
   it('When GHL answers 429 to the contact search, then the job is delayed without spending an attempt and then completes', async () => {
     const h = await harness();
     await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }]);
-    // The fault filter matches a substring of the path (FaultSpec.taskId).
-    await h.sandbox.control.injectFault({
-      status: 429,
-      headers: { 'retry-after': '1' },
-      taskId: 'search/duplicate',
-      count: 1,
-    });
+    await rateLimitOnce(h, 'search/duplicate');
 
     const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
 
-    await waitFor(async () => (await (await h.reload(job)).getState()) === 'delayed', {
-      description: 'the job to be delayed after the 429',
-    });
-    expect((await h.reload(job)).attemptsMade).toBe(0);
-    expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
-    expect((await h.reload(job)).attemptsMade).toBe(1);
+    await expectDelayedThenCompleted(h, job, 'task-target');
     const calls = await h.sandbox.control.calls();
     expect(calls.map((call) => `${call.status} ${call.method} ${call.path}`)).toEqual([
       '429 GET /contacts/search/duplicate',
@@ -363,13 +380,13 @@ const SEARCH_PATH = `/locations/${LOC_A}/tasks/search`;
 
 describe('finding the task by the ticket alone (the location task search)', () => {
   it('When a close names only a ticket, then the location search finds the one task referencing it, on whichever contact, and that task is completed', async () => {
-    const h = await harness();
-    await seedTasks(h, [
-      { id: 'task-decoy', contactId: CONTACT_A, title: 'Invoice ZD-47110' },
-      { id: 'task-target', contactId: CONTACT_A2, title: 'Call back (ZD-4711)' },
-    ]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711'));
+    const { h, job } = await enqueueAfterSeeding(
+      [
+        { id: 'task-decoy', contactId: CONTACT_A, title: 'Invoice ZD-47110' },
+        { id: 'task-target', contactId: CONTACT_A2, title: 'Call back (ZD-4711)' },
+      ],
+      ticketEvent('ZD-4711'),
+    );
 
     expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
     expect(await stateOf(h, 'task-target')).toBe(true);
@@ -384,13 +401,13 @@ describe('finding the task by the ticket alone (the location task search)', () =
   });
 
   it('When a reopen names only a ticket, then the completed task is reopened, not the open one', async () => {
-    const h = await harness();
-    await seedTasks(h, [
-      { id: 'task-open', contactId: CONTACT_A, title: 'Follow-up ZD-4711' },
-      { id: 'task-done', contactId: CONTACT_A2, title: 'Call back (ZD-4711)', completed: true },
-    ]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711', { type: 'ticket.reopened' }));
+    const { h, job } = await enqueueAfterSeeding(
+      [
+        { id: 'task-open', contactId: CONTACT_A, title: 'Follow-up ZD-4711' },
+        { id: 'task-done', contactId: CONTACT_A2, title: 'Call back (ZD-4711)', completed: true },
+      ],
+      ticketEvent('ZD-4711', { type: 'ticket.reopened' }),
+    );
 
     expect(await h.finished(job)).toEqual({ taskId: 'task-done', completed: false, status: 200 });
     expect(await stateOf(h, 'task-open')).toBe(false);
@@ -411,7 +428,6 @@ describe('finding the task by the ticket alone (the location task search)', () =
   });
 
   it('When the task is on the second page of the search, then the worker pages on (skip 100) and finds it', async () => {
-    const h = await harness();
     // 120 tasks whose titles contain the reference as text but not as a whole word (GHL's query is a
     // substring search); dated, so they sort before the undated target (sandbox order: due date).
     const decoys: SeedTask[] = Array.from({ length: 120 }, (_, n) => ({
@@ -420,9 +436,10 @@ describe('finding the task by the ticket alone (the location task search)', () =
       title: `Invoice ZD-4711${n}`,
       dueDate: '2026-12-01T00:00:00.000Z',
     }));
-    await seedTasks(h, [...decoys, { id: 'task-target', contactId: CONTACT_A2, title: 'Call back ZD-4711' }]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711'));
+    const { h, job } = await enqueueAfterSeeding(
+      [...decoys, { id: 'task-target', contactId: CONTACT_A2, title: 'Call back ZD-4711' }],
+      ticketEvent('ZD-4711'),
+    );
 
     expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
     const searches = await h.sandbox.control.calls({ path: SEARCH_PATH });
@@ -433,15 +450,12 @@ describe('finding the task by the ticket alone (the location task search)', () =
   });
 
   it('When the search returns more than 10 pages, then the worker stops there and dead-letters AMBIGUOUS_MATCH (it cannot know the task is the only one)', async () => {
-    const h = await harness();
     const decoys: SeedTask[] = Array.from({ length: 1_001 }, (_, n) => ({
       id: `task-decoy-${String(n).padStart(4, '0')}`,
       contactId: CONTACT_A,
       title: n === 0 ? 'Call back ZD-4711' : `Invoice ZD-4711${n}`,
     }));
-    await seedTasks(h, decoys);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711'));
+    const { h, job } = await enqueueAfterSeeding(decoys, ticketEvent('ZD-4711'));
 
     expect(await h.failed(job)).toContain('AMBIGUOUS_MATCH');
     const { match } = await deadLetterMatch(h, job);
@@ -456,24 +470,18 @@ describe('finding the task by the ticket alone (the location task search)', () =
   });
 
   it('When tasks of two contacts reference the ticket, then AMBIGUOUS_MATCH lists both with their contacts', async () => {
-    const h = await harness();
-    await seedTasks(h, [
-      { id: 'task-one', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
-      { id: 'task-two', contactId: CONTACT_A2, title: 'ZD-4711: refund' },
-    ]);
-
-    const job = await h.enqueue(ticketEvent('ZD-4711'));
+    const { h, job } = await enqueueAfterSeeding(
+      [
+        { id: 'task-one', contactId: CONTACT_A, title: 'Call back (ZD-4711)' },
+        { id: 'task-two', contactId: CONTACT_A2, title: 'ZD-4711: refund' },
+      ],
+      ticketEvent('ZD-4711'),
+    );
 
     expect(await h.failed(job)).toContain('AMBIGUOUS_MATCH');
     const { match } = await deadLetterMatch(h, job);
     expect(match).toEqual({
-      searched: {
-        locationId: LOC_A,
-        ticket: 'ZD-4711',
-        pattern: DEFAULT_TICKET_PATTERN,
-        completed: false,
-        route: 'POST /locations/{locationId}/tasks/search',
-      },
+      searched: searchedFor4711({ route: 'POST /locations/{locationId}/tasks/search' }),
       candidates: expect.arrayContaining([
         { taskId: 'task-one', contactId: CONTACT_A, title: 'Call back (ZD-4711)', completed: false },
         { taskId: 'task-two', contactId: CONTACT_A2, title: 'ZD-4711: refund', completed: false },
@@ -495,34 +503,18 @@ describe('finding the task by the ticket alone (the location task search)', () =
 
     expect(await h.failed(job)).toContain('NO_MATCH');
     expect((await deadLetterMatch(h, job)).match).toEqual({
-      searched: {
-        locationId: LOC_A,
-        ticket: 'ZD-4711',
-        pattern: DEFAULT_TICKET_PATTERN,
-        completed: false,
-        route: 'POST /locations/{locationId}/tasks/search',
-      },
+      searched: searchedFor4711({ route: 'POST /locations/{locationId}/tasks/search' }),
     });
   });
 
   it('When GHL answers 429 to the search, then the job is delayed without spending an attempt and then completes', async () => {
     const h = await harness();
     await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A2, title: 'Call back (ZD-4711)' }]);
-    await h.sandbox.control.injectFault({
-      status: 429,
-      headers: { 'retry-after': '1' },
-      taskId: 'tasks/search',
-      count: 1,
-    });
+    await rateLimitOnce(h, 'tasks/search');
 
     const job = await h.enqueue(ticketEvent('ZD-4711'));
 
-    await waitFor(async () => (await (await h.reload(job)).getState()) === 'delayed', {
-      description: 'the job to be delayed after the 429',
-    });
-    expect((await h.reload(job)).attemptsMade).toBe(0);
-    expect(await h.finished(job)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
-    expect((await h.reload(job)).attemptsMade).toBe(1);
+    await expectDelayedThenCompleted(h, job, 'task-target');
     const calls = await h.sandbox.control.calls();
     expect(calls.map((call) => `${call.status} ${call.method} ${call.path}`)).toEqual([
       `429 POST ${SEARCH_PATH}`,

@@ -1,46 +1,21 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { waitFor } from '@closeloop/test-support';
 import {
-  Harness,
   eventFor,
   newTaskId,
-  spawnWorkerProcess,
+  useCleanup,
   waitForWorkerStarted,
   workerEnv,
+  type Harness,
   type HarnessOptions,
-  type SpawnedWorker,
 } from './harness.js';
 
-type WorkerProcess = SpawnedWorker;
-
-const processes: WorkerProcess[] = [];
-const opened: Harness[] = [];
-
-function spawnWorker(env: Record<string, string>): WorkerProcess {
-  const worker = spawnWorkerProcess(env);
-  processes.push(worker);
-  return worker;
-}
-
-async function started(worker: WorkerProcess): Promise<void> {
-  await waitForWorkerStarted(worker);
-}
-
-async function harness(options: HarnessOptions = {}): Promise<Harness> {
-  const h = await Harness.start({ ...options, startWorker: false });
-  opened.push(h);
-  return h;
-}
-
-afterEach(async () => {
-  for (const worker of processes.splice(0)) {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) {
-      worker.child.kill('SIGKILL');
-      await worker.exited;
-    }
-  }
-  for (const h of opened.splice(0)) await h.close();
-});
+// SIGKILL: a process a failed test leaves holding a call in a latency fault would drain it on
+// SIGTERM for up to SHUTDOWN_TIMEOUT_MS (25 s by default, apps/worker/src/config.ts).
+const { harness: openHarness, spawn: spawnWorker } = useCleanup({ processSignal: 'SIGKILL' });
+/** No in-process worker: each test runs its own worker processes (or starts one with `startWorker`). */
+const harness = (options: HarnessOptions = {}): Promise<Harness> =>
+  openHarness({ ...options, startWorker: false });
 
 describe('worker process', () => {
   it('When the worker process is killed mid-call, then a new worker process runs the job again and the task is completed', async () => {
@@ -50,7 +25,7 @@ describe('worker process', () => {
     // Holds the first call in GHL long enough to kill the worker while it waits for the answer.
     await h.sandbox.control.injectFault({ latencyMs: 3_000, taskId, count: 1 });
     const first = spawnWorker(env);
-    await started(first);
+    await waitForWorkerStarted(first);
     const job = await h.enqueue(eventFor(taskId));
     await waitFor(async () => (await h.sandbox.control.calls({ method: 'PUT' })).length === 1, {
       description: 'the first call to reach GHL',
@@ -59,7 +34,7 @@ describe('worker process', () => {
     first.child.kill('SIGKILL');
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
     const second = spawnWorker(env);
-    await started(second);
+    await waitForWorkerStarted(second);
 
     expect(await h.finished(job)).toEqual({ taskId, completed: true, status: 200 });
     expect((await h.sandbox.control.getTask(taskId))?.completed).toBe(true);
@@ -72,7 +47,7 @@ describe('worker process', () => {
     const h = await harness({ tasks: [{ id: taskId }] });
     await h.sandbox.control.injectFault({ latencyMs: 1_500, taskId, count: 1 });
     const worker = spawnWorker(workerEnv(h.sandbox.url, h.prefix, { SHUTDOWN_TIMEOUT_MS: '10000' }));
-    await started(worker);
+    await waitForWorkerStarted(worker);
     const job = await h.enqueue(eventFor(taskId));
     await waitFor(async () => (await h.sandbox.control.calls({ method: 'PUT' })).length === 1, {
       description: 'the call to reach GHL',
@@ -99,7 +74,7 @@ describe('worker process', () => {
     const worker = spawnWorker(
       workerEnv(h.sandbox.url, h.prefix, { SHUTDOWN_TIMEOUT_MS: '500', GHL_TIMEOUT_MS: '30000' }),
     );
-    await started(worker);
+    await waitForWorkerStarted(worker);
     const job = await h.enqueue(eventFor(taskId));
     await waitFor(async () => (await h.sandbox.control.calls({ method: 'PUT' })).length === 1, {
       description: 'the call to reach GHL',
