@@ -1,5 +1,6 @@
-import { afterAll, afterEach, beforeAll, beforeEach } from '@jest/globals';
-import { startSandbox, type RunningSandbox, type SandboxSeed } from '@closeloop/ghl-sandbox';
+import { afterEach } from '@jest/globals';
+import type { RunningSandbox, SandboxSeed } from '@closeloop/ghl-sandbox';
+import { useSharedSandbox as useSeededSandbox } from '../../ghl-sandbox/test/helpers.js';
 import { createGhlClient, type GhlClient, type GhlClientOptions } from '../src/client.js';
 import { StaticTokenCredentials } from '../src/credentials.js';
 
@@ -11,41 +12,20 @@ export interface SharedSandbox {
 }
 
 /**
- * One sandbox for the whole test file, with a burst budget the file cannot exhaust, reset to `seed`
- * before each test. Call it at the top of the file.
+ * The sandbox's own shared-sandbox setup (packages/ghl-sandbox/test/helpers.ts: one sandbox for the
+ * file, reset to `seed` before each test), with clients of it. Call it at the top of the file.
  */
 export function useSharedSandbox(seed: SandboxSeed, tokens: Record<string, string>): SharedSandbox {
-  let running: RunningSandbox | undefined;
+  const sandbox = useSeededSandbox(seed);
   const openClients: GhlClient[] = [];
-  const current = (): RunningSandbox => {
-    if (!running) throw new Error('the shared sandbox is used before beforeAll started it');
-    return running;
-  };
-  beforeAll(async () => {
-    running = await startSandbox({ burstLimit: 10_000 });
-  });
-  beforeEach(async () => {
-    await current().control.reset();
-    await current().control.seed(seed);
-  });
   afterEach(async () => {
     await Promise.all(openClients.splice(0).map((client) => client.close()));
   });
-  afterAll(async () => {
-    await running?.close();
-  });
   return {
-    sandbox: {
-      get url() {
-        return current().url;
-      },
-      get control() {
-        return current().control;
-      },
-    },
+    sandbox,
     clientFor: (options = {}) => {
       const client = createGhlClient({
-        baseUrl: current().url,
+        baseUrl: sandbox.url,
         credentials: new StaticTokenCredentials(tokens),
         ...options,
       });
