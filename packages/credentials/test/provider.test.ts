@@ -6,6 +6,7 @@ import { createLogger } from '@closeloop/runtime';
 import { testRedisUrl, uniquePrefix } from '@closeloop/test-support';
 import { Redis } from 'ioredis';
 import {
+  CredentialsBusyError,
   CredentialsKey,
   ReauthRequiredError,
   createCredentialStore,
@@ -38,7 +39,12 @@ interface LogLine {
 }
 
 /** One "process": its own Redis connection, store, OAuth client, logger and provider. */
-function startProcess(prefix: string, key: CredentialsKey, lines: LogLine[] = []) {
+function startProcess(
+  prefix: string,
+  key: CredentialsKey,
+  lines: LogLine[] = [],
+  tuning: { lockTtlMs?: number; oauthTimeoutMs?: number } = {},
+) {
   const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
   connections.push(redis);
   const store = createCredentialStore({ redis, prefix, key });
@@ -52,10 +58,10 @@ function startProcess(prefix: string, key: CredentialsKey, lines: LogLine[] = []
   const logger = createLogger({ service: 'credentials-test', level: 'info', destination });
   const provider = createStoreCredentialsProvider({
     store,
-    oauth: oauthClientFor(sandbox),
+    oauth: oauthClientFor(sandbox, { timeoutMs: tuning.oauthTimeoutMs ?? 2_000 }),
     redis,
     prefix,
-    lockTtlMs: 10_000,
+    lockTtlMs: tuning.lockTtlMs ?? 10_000,
     pollIntervalMs: 20,
     logger,
   });
@@ -154,6 +160,57 @@ describe('store credentials provider', () => {
       ReauthRequiredError,
     );
     await expect(client.refresh(stored.refreshToken, 'Location')).resolves.toMatchObject({ locationId });
+  });
+
+  it('When the refresh is slow, then the process without the lock waits for the pair the other one stores', async () => {
+    const { a, b } = startTwoProcesses();
+    const locationId = newLocationId();
+    await installLocation(a.store, locationId);
+    await expireSoon(a.store, locationId);
+    await sandbox.control.clearCalls();
+    await sandbox.control.injectFault({ latencyMs: 400, count: 1 });
+
+    const [first, second] = await Promise.all([
+      a.provider.getToken(locationId),
+      b.provider.getToken(locationId),
+    ]);
+    expect(first).toBe(second);
+    expect(await refreshCalls(sandbox)).toBe(1);
+    expect(((await a.store.getLocation(locationId)) as OAuthLocationCredentials).accessToken).toBe(first);
+  });
+
+  it('When another process holds the lock and never stores a pair, then the wait ends with a retryable error', async () => {
+    const prefix = uniquePrefix('busy');
+    const process = startProcess(prefix, CredentialsKey.parse(CredentialsKey.generate()), [], {
+      lockTtlMs: 300,
+      oauthTimeoutMs: 100,
+    });
+    const locationId = newLocationId();
+    await installLocation(process.store, locationId);
+    await expireSoon(process.store, locationId);
+    // A holder that crashed mid-refresh, and whose lock outlives this process's wait.
+    const holder = connections[0]!;
+    await holder.set(`${prefix}:credentials:lock:location:${locationId}`, 'someone-else', 'PX', 5_000);
+    await sandbox.control.clearCalls();
+
+    const error = await rejection(process.provider.getToken(locationId));
+    expect(error).toBeInstanceOf(CredentialsBusyError);
+    expect(error).toMatchObject({ retryable: true, locationId });
+    expect(await refreshCalls(sandbox)).toBe(0);
+
+    // Once the lock is gone, the next call refreshes.
+    await holder.del(`${prefix}:credentials:lock:location:${locationId}`);
+    await expect(process.provider.getToken(locationId)).resolves.toMatch(/\S+/);
+    expect(await refreshCalls(sandbox)).toBe(1);
+  });
+
+  it('When the lock would expire before two OAuth requests could end, then the provider refuses the configuration', () => {
+    expect(() =>
+      startProcess(uniquePrefix('cfg'), CredentialsKey.parse(CredentialsKey.generate()), [], {
+        lockTtlMs: 3_000,
+        oauthTimeoutMs: 2_000,
+      }),
+    ).toThrow(/lockTtlMs must exceed/);
   });
 
   it('When GHL answers 401 to a token another process already refreshed, then no second refresh is made', async () => {
