@@ -221,7 +221,7 @@ describe('credential store', () => {
     expect(await store.compareAndSwap(read, next)).toBe(true);
     // The same stale read cannot win twice: the stored ciphertext changed.
     expect(await store.compareAndSwap(read, { ...OAUTH, accessToken: 'at-stale' })).toBe(false);
-    expect((await store.getLocation(OAUTH.locationId))?.accessToken).toBe('at-next');
+    expect(await store.getLocation(OAUTH.locationId)).toMatchObject({ accessToken: 'at-next' });
     // null: only when absent.
     expect(await store.compareAndSwap(null, PIT)).toBe(true);
     expect(await store.compareAndSwap(null, PIT)).toBe(false);
