@@ -21,6 +21,7 @@ import { jiraDelivery } from '../../packages/sources/test/fixtures/jira.js';
 import { linearDelivery } from '../../packages/sources/test/fixtures/linear.js';
 import { freshdeskDelivery } from '../../packages/sources/test/fixtures/freshdesk.js';
 import { tokenDelivery } from '../../packages/sources/test/fixtures/token.js';
+import type { DeliveryBuilder } from '../../packages/sources/test/fixtures/delivery.js';
 import { zendeskDelivery } from '../../packages/sources/test/fixtures/zendesk.js';
 import {
   startProcess,
@@ -36,18 +37,9 @@ const EMAIL = 'jordan@example.com';
 const GHL_TOKEN = `pit-e2e-${randomBytes(12).toString('hex')}`;
 const PATH_TOKEN = randomBytes(24).toString('base64url');
 
-type Builder = (input: {
-  secret: string;
-  ticketRef: string;
-  closed: boolean;
-  now: Date;
-  url: string;
-  email?: string;
-}) => { headers: Record<string, string>; body: string };
-
 interface Vendor {
   type: string;
-  build: Builder;
+  build: DeliveryBuilder;
   ticketRef: string;
   /** Whether the vendor's payload carries the requester's email (the contact lookup) or not (task search). */
   email: boolean;
@@ -96,7 +88,7 @@ describe('helpdesk senders end to end (receiver and worker processes, Redis, GHL
       ...(vendor.email && { email: EMAIL }),
     });
     const response = await fetch(url, { method: 'POST', headers, body });
-    return { status: response.status, body: (await response.json()) };
+    return { status: response.status, body: await response.json() };
   };
 
   beforeAll(async () => {

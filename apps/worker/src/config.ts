@@ -25,6 +25,18 @@ const BearerToken = z.string().regex(/^[\x21-\x7e]+$/, TOKEN_PROBLEM);
  * The worker's environment (docs/contracts.md plus the worker's own knobs). Every variable is
  * optional here; cross-variable rules (at least one credential source) are checked in `loadConfig`.
  */
+/** `72h`, `30m`, `90s`, `3d`, or milliseconds; at least a second, at most 30 days. */
+const Duration = z
+  .string()
+  .regex(/^\s*\d+\s*(ms|s|m|h|d)?\s*$/i, 'must be a duration such as 72h, 30m, 90s, 3d or milliseconds')
+  .transform((value) => {
+    const [, digits = '0', unit = 'ms'] = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(value) ?? [];
+    const factor =
+      { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit.toLowerCase() || 'ms'] ?? 1;
+    return Number(digits) * factor;
+  })
+  .refine((ms) => ms >= 1_000 && ms <= 30 * 86_400_000, 'must be between 1s and 30d');
+
 export const WorkerEnv = z.object({
   ...QueueEnv,
   GHL_BASE_URL: envUrl({ protocols: ['http', 'https'], default: 'https://services.leadconnectorhq.com' }),
@@ -43,6 +55,7 @@ export const WorkerEnv = z.object({
   // GHL could take to apply a request we gave up on. 2 min is 8× the client timeout and above the
   // 60 s idle timeout of common load balancers, after which a request still in flight is cut.
   AMBIGUOUS_HOLD_MS: envInteger({ default: 120_000, min: 0, max: 3_600_000 }),
+  JOB_MAX_AGE: z.preprocess(blankAsUnset, Duration.default(72 * 60 * 60 * 1_000)),
   SHUTDOWN_TIMEOUT_MS: envInteger({ default: 25_000, min: 0, max: 3_600_000 }),
   LOCK_DURATION_MS: envInteger({ default: 30_000, min: 200, max: 600_000 }),
   STALLED_INTERVAL_MS: envInteger({ default: 30_000, min: 200, max: 600_000 }),
@@ -80,6 +93,8 @@ export interface WorkerConfig {
   shutdownTimeoutMs: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /** JOB_MAX_AGE: past it a job that keeps waiting dead-letters EXPIRED (failure-policy.ts). */
+  jobMaxAgeMs: number;
   /** After a timeout, reset or 5xx on a PUT: no event for that task is written for this long (task-order-guard.ts). */
   ambiguousHoldMs: number;
   /** Where the worker serves /healthz, /readyz and /metrics. */
@@ -125,6 +140,7 @@ export function loadConfig(env: Env): ConfigResult<WorkerConfig> {
     lockDurationMs: vars.LOCK_DURATION_MS,
     stalledIntervalMs: vars.STALLED_INTERVAL_MS,
     ambiguousHoldMs: vars.AMBIGUOUS_HOLD_MS,
+    jobMaxAgeMs: vars.JOB_MAX_AGE,
     metrics: { port: vars.METRICS_PORT, host: vars.METRICS_HOST },
     logLevel: vars.LOG_LEVEL,
     logFormat: vars.LOG_FORMAT,

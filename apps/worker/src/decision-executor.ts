@@ -126,7 +126,10 @@ export function createDecisionExecutor(deps: ExecutorDeps): DecisionExecutor {
           throw error;
         }
         case 'dead-letter': {
-          const lastError = describe(failure);
+          const lastError =
+            decision.waitingFor === undefined
+              ? describe(failure)
+              : `still waiting (${decision.waitingFor}) at JOB_MAX_AGE: ${describe(failure)}`;
           await writeDeadLetter(store, {
             jobId,
             job: job.data,

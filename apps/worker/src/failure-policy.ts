@@ -24,6 +24,8 @@ import type { DeadLetterMatch, DeadLetterReason } from '@closeloop/queue';
  * | 2xx not matching the schema                  | dead-letter GHL_BAD_RESPONSE                               |
  * | job data not a v1 TaskUpdateJob              | dead-letter INVALID_JOB                                    |
  * | job stalled more than MAX_STALLS times       | dead-letter STALLED_REPEATEDLY                             |
+ * | a wait that would end past JOB_MAX_AGE       | dead-letter EXPIRED (GHL_REAUTH_REQUIRED when waiting for a |
+ * |                                              | reconnection), with what it waited for                     |
  * | no task found for the ticket / several       | dead-letter NO_MATCH / AMBIGUOUS_MATCH with what was       |
  * |                                              | searched and the candidates                                |
  */
@@ -53,7 +55,14 @@ export type Outcome =
   | { kind: 'ambiguous-match'; match: DeadLetterMatch }
   | { kind: 'failed'; error: unknown };
 
-export type DelayReason = 'GHL_RATE_LIMITED' | 'GHL_DAILY_LIMIT' | 'RATE_BUDGET' | 'TASK_BUSY' | 'SHUTDOWN';
+export type DelayReason =
+  | 'GHL_RATE_LIMITED'
+  | 'GHL_DAILY_LIMIT'
+  | 'RATE_BUDGET'
+  | 'TASK_BUSY'
+  | 'SHUTDOWN'
+  /** The location's OAuth grant is gone (invalid_grant, uninstall): its jobs wait for a reconnection. */
+  | 'REAUTH_REQUIRED';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -76,6 +85,8 @@ export type Decision =
       http?: { status: number; body: unknown };
       /** NO_MATCH / AMBIGUOUS_MATCH: what was searched and found, kept in the dead letter. */
       match?: DeadLetterMatch;
+      /** EXPIRED / GHL_REAUTH_REQUIRED: what the job was waiting for when it ran out of time. */
+      waitingFor?: DelayReason;
       /** 'error' for what an operator must fix (credentials, GHL changed, GHL down for hours). */
       logLevel: 'warn' | 'error';
     };
@@ -91,6 +102,10 @@ export interface PolicyContext {
   retry: RetrySettings;
   now: number;
   random: () => number;
+  /** When the job was added (BullMQ `job.timestamp`; a replay adds it anew). */
+  addedAt: number;
+  /** JOB_MAX_AGE: a job that would still be waiting past this age is dead-lettered instead. */
+  maxAgeMs: number;
 }
 
 /** A job that stalled (its worker died or lost the lock) more often than this is parked, not run again. */
@@ -111,6 +126,28 @@ export const DAILY_LIMIT_PROBE_MS = 60 * 60 * 1_000;
 export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1_000;
 
 export function decide(outcome: Outcome, context: PolicyContext): Decision {
+  const decision = decideOutcome(outcome, context);
+  return decision.kind === 'delay' ? expireIfTooOld(decision, context) : decision;
+}
+
+/**
+ * Nothing waits forever: a 429 spends no attempt, so a location that always answers 429 (or whose
+ * grant is gone) would cycle its jobs without end. A job whose wait would end past JOB_MAX_AGE is
+ * dead-lettered EXPIRED (GHL_REAUTH_REQUIRED while waiting for a reconnection) with what it waited for.
+ * A forced shutdown's requeue is exempt: it is no wait of the job's own.
+ */
+function expireIfTooOld(decision: Extract<Decision, { kind: 'delay' }>, context: PolicyContext): Decision {
+  if (decision.reason === 'SHUTDOWN' || decision.untilMs - context.addedAt <= context.maxAgeMs)
+    return decision;
+  return {
+    kind: 'dead-letter',
+    reason: decision.reason === 'REAUTH_REQUIRED' ? 'GHL_REAUTH_REQUIRED' : 'EXPIRED',
+    waitingFor: decision.reason,
+    logLevel: 'error',
+  };
+}
+
+function decideOutcome(outcome: Outcome, context: PolicyContext): Decision {
   switch (outcome.kind) {
     case 'success':
       return { kind: 'done' };

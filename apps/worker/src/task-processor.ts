@@ -315,6 +315,8 @@ function policyContext(job: TaskJob, deps: ProcessorDeps): PolicyContext {
     retry: deps.config.retry,
     now: Date.now(),
     random: deps.random,
+    addedAt: job.timestamp,
+    maxAgeMs: deps.config.jobMaxAgeMs,
   };
 }
 

@@ -44,6 +44,7 @@ const DELAY_REASONS: Record<DelayReason, true> = {
   GHL_DAILY_LIMIT: true,
   TASK_BUSY: true,
   SHUTDOWN: true,
+  REAUTH_REQUIRED: true,
 };
 const COMPLETED_OUTCOMES = ['updated', 'stale'] as const;
 

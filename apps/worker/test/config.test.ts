@@ -26,6 +26,7 @@ describe('worker configuration', () => {
         lockDurationMs: 30_000,
         stalledIntervalMs: 30_000,
         ambiguousHoldMs: 120_000,
+        jobMaxAgeMs: 72 * 60 * 60 * 1_000,
         metrics: { port: 9464, host: '0.0.0.0' },
         logLevel: 'info',
         logFormat: 'json',
@@ -132,5 +133,21 @@ describe('worker configuration', () => {
     expect(text).not.toContain('pit-single-secret');
     expect(text).not.toContain('redis-password');
     expect(text).toContain('ve9EPM428h8vShlRW1KT');
+  });
+
+  it.each([
+    ['72h', 72 * 3_600_000],
+    ['30m', 1_800_000],
+    ['90s', 90_000],
+    ['3d', 3 * 86_400_000],
+    ['5000', 5_000],
+  ])('When JOB_MAX_AGE is %s, then jobs may wait %i ms', (value, ms) => {
+    const result = loadConfig({ ...SINGLE, JOB_MAX_AGE: value });
+    expect(result.ok && result.config.jobMaxAgeMs).toBe(ms);
+  });
+
+  it('When JOB_MAX_AGE is not a duration, then the worker refuses to start naming it', () => {
+    const result = loadConfig({ ...SINGLE, JOB_MAX_AGE: 'soon' });
+    expect(result.ok ? [] : result.problems).toEqual([expect.stringContaining('JOB_MAX_AGE')]);
   });
 });

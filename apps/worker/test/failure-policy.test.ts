@@ -16,8 +16,19 @@ const NOW = Date.parse('2026-11-28T10:00:00.000Z');
 const RETRY = { attempts: 8, baseMs: 1_000, capMs: 300_000 };
 
 function context(overrides: Partial<PolicyContext> = {}): PolicyContext {
-  return { attemptsMade: 0, jobAttempts: 1_000, retry: RETRY, now: NOW, random: () => 0, ...overrides };
+  return {
+    attemptsMade: 0,
+    jobAttempts: 1_000,
+    retry: RETRY,
+    now: NOW,
+    random: () => 0,
+    addedAt: NOW - 60_000,
+    maxAgeMs: MAX_AGE_MS,
+    ...overrides,
+  };
 }
+
+const MAX_AGE_MS = 72 * 60 * 60 * 1_000;
 
 function ghlError(
   code: GhlErrorCode,
@@ -326,5 +337,41 @@ describe('failure policy: backoff and jitter', () => {
 
   it('When it is 10:00 UTC, then the next UTC midnight is 14 h away', () => {
     expect(msUntilNextUtcMidnight(NOW)).toBe(14 * 60 * 60 * 1_000);
+  });
+});
+
+describe('failure policy: nothing waits forever (JOB_MAX_AGE)', () => {
+  const old = { addedAt: NOW - MAX_AGE_MS + 5_000 };
+  it('When a 429 would delay a job past JOB_MAX_AGE, then it is dead-lettered EXPIRED with what it waited for', () => {
+    expect(
+      decide(
+        { kind: 'failed', error: ghlError('RATE_LIMITED', 429, {}, { intervalMs: 10_000 }) },
+        context(old),
+      ),
+    ).toEqual({
+      kind: 'dead-letter',
+      reason: 'EXPIRED',
+      waitingFor: 'GHL_RATE_LIMITED',
+      logLevel: 'error',
+    });
+  });
+
+  it('When the budget or a busy task would delay it past JOB_MAX_AGE, then EXPIRED too; within the age it waits', () => {
+    expect(
+      decide({ kind: 'rate-budget-spent', msBeforeNext: 10_000, reserved: true }, context(old)),
+    ).toMatchObject({
+      reason: 'EXPIRED',
+      waitingFor: 'RATE_BUDGET',
+    });
+    expect(decide({ kind: 'task-busy', msBeforeNext: 4_000 }, context(old))).toMatchObject({ kind: 'delay' });
+  });
+
+  it('When a forced shutdown sends an old job back to the queue, then it is not expired for it', () => {
+    expect(
+      decide({ kind: 'failed', error: ghlError('ABORTED') }, context({ addedAt: NOW - 2 * MAX_AGE_MS })),
+    ).toMatchObject({
+      kind: 'delay',
+      reason: 'SHUTDOWN',
+    });
   });
 });

@@ -9,6 +9,8 @@ import { z } from 'zod';
  * allows, e.g. a job that crashes the process, so it is parked instead of crashing it again.
  * NO_MATCH / AMBIGUOUS_MATCH: the event names no task ids and the lookup found no task for its
  * ticket, or several (docs/matching.md); the letter's `match` says what was searched and found.
+ * EXPIRED: the job kept waiting (429s, the budget, a busy task) past JOB_MAX_AGE; GHL_REAUTH_REQUIRED:
+ * it waited for its location's OAuth grant to be reconnected past JOB_MAX_AGE.
  */
 export const DeadLetterReason = z.enum([
   'GHL_BAD_REQUEST',
@@ -23,6 +25,8 @@ export const DeadLetterReason = z.enum([
   'STALLED_REPEATEDLY',
   'NO_MATCH',
   'AMBIGUOUS_MATCH',
+  'EXPIRED',
+  'GHL_REAUTH_REQUIRED',
 ]);
 export type DeadLetterReason = z.infer<typeof DeadLetterReason>;
 
