@@ -1,3 +1,4 @@
+import { CredentialsKeyEnv, type CredentialsKey } from '@closeloop/credentials';
 import { GhlId, JOB_ATTEMPTS_CEILING } from '@closeloop/queue';
 import {
   LogFormat,
@@ -44,7 +45,15 @@ export const WorkerEnv = z.object({
   GHL_TOKEN: envString(),
   GHL_LOCATION_ID: z.preprocess(blankAsUnset, GhlId.optional()),
   GHL_LOCATION_TOKENS: envKeyValueList({ key: GhlId, value: BearerToken, form: 'locationId=token' }),
+  // The encrypted credential store (packages/credentials README): one or more base64 keys of 32 bytes.
+  CREDENTIALS_KEY: z.preprocess(blankAsUnset, CredentialsKeyEnv.optional()),
+  // The marketplace app, to refresh OAuth tokens and mint location tokens; both or neither (loadConfig).
+  GHL_CLIENT_ID: envString(),
+  GHL_CLIENT_SECRET: envString(),
   WORKER_CONCURRENCY: envInteger({ default: 50, min: 1, max: 1_000 }),
+  // GHL calls in flight per location, across every worker process (rate-budget.ts): a location whose
+  // calls are slow cannot take every slot. 10 is ten times what 100 requests per 10 s need at 100 ms a call.
+  LOCATION_CONCURRENCY: envInteger({ default: 10, min: 1, max: 1_000 }),
   // Below the ceiling every job carries (JOB_ATTEMPTS_CEILING), so BullMQ never fails a job on its own
   // count before the worker has dead-lettered it.
   RETRY_ATTEMPTS: envInteger({ default: 8, min: 1, max: Math.min(100, JOB_ATTEMPTS_CEILING - 1) }),
@@ -60,12 +69,7 @@ export const WorkerEnv = z.object({
   LOCK_DURATION_MS: envInteger({ default: 30_000, min: 200, max: 600_000 }),
   STALLED_INTERVAL_MS: envInteger({ default: 30_000, min: 200, max: 600_000 }),
   RATE_LIMIT_PER_INTERVAL: envInteger({ default: 100, min: 1, max: 1_000_000 }),
-  // rate-limiter-flexible keeps its Redis windows in whole seconds (`EX`, RateLimiterRedis._upsert
-  // floors ms/1000, and 0 would mean "never expires"), so the interval must be whole seconds.
-  RATE_LIMIT_INTERVAL_MS: envInteger({ default: 10_000, min: 1_000, max: 86_400_000 }).refine(
-    (ms) => ms % 1_000 === 0,
-    'must be a whole number of seconds (a multiple of 1000)',
-  ),
+  RATE_LIMIT_INTERVAL_MS: envInteger({ default: 10_000, min: 100, max: 86_400_000 }),
   METRICS_PORT: envPort({ default: 9464 }),
   // Every interface, unlike the receiver's admin listener: Prometheus scrapes the worker from another
   // host (or container), and /metrics and the probes carry no credentials and no personal data.
@@ -84,10 +88,19 @@ export interface WorkerConfig {
     timeoutMs: number;
     /** locationId → Private Integration Token. Never log this object; see `describeConfig`. */
     tokens: Readonly<Record<string, string>>;
-    /** Used for jobs that name no location: GHL_LOCATION_ID, or the only configured location. */
+    /**
+     * Used for jobs that name no location: GHL_LOCATION_ID, or the only location with an env token
+     * when there is no credential store (with a store, other locations may exist).
+     */
     defaultLocationId: string | undefined;
+    /** CREDENTIALS_KEY: read every location without an env token from the encrypted store. Never log it. */
+    credentialsKey?: CredentialsKey | undefined;
+    /** GHL_CLIENT_ID + GHL_CLIENT_SECRET: refreshes OAuth records of the store. Never log the secret. */
+    oauthApp?: { clientId: string; clientSecret: string } | undefined;
   };
   concurrency: number;
+  /** LOCATION_CONCURRENCY: GHL calls in flight per location, across every worker. */
+  locationConcurrency: number;
   retry: { attempts: number; baseMs: number; capMs: number };
   rateLimit: { perInterval: number; intervalMs: number };
   shutdownTimeoutMs: number;
@@ -112,6 +125,9 @@ export interface WorkerConfig {
  *   the token lookup are keyed by location, and a PIT sent for another location gets 403 anyway.
  * - agencies with many sub-accounts: GHL_LOCATION_TOKENS="locId1=token1 locId2=token2" (whitespace-
  *   separated; one PIT per sub-account). It may be combined with the two above.
+ * - OAuth installs and tokens added with `closeloop locations add`: CREDENTIALS_KEY (the store's key),
+ *   with GHL_CLIENT_ID + GHL_CLIENT_SECRET to refresh OAuth tokens. Combines with the two above, which
+ *   win for their locations (credentials.ts says why).
  * A job whose location has no token is dead-lettered NO_CREDENTIALS without calling GHL.
  */
 export function loadConfig(env: Env): ConfigResult<WorkerConfig> {
@@ -131,9 +147,17 @@ export function loadConfig(env: Env): ConfigResult<WorkerConfig> {
       apiVersion: vars.GHL_API_VERSION,
       timeoutMs: vars.GHL_TIMEOUT_MS,
       tokens: credentials.tokens,
-      defaultLocationId: vars.GHL_LOCATION_ID ?? (locations.length === 1 ? locations[0] : undefined),
+      defaultLocationId:
+        vars.GHL_LOCATION_ID ??
+        (locations.length === 1 && vars.CREDENTIALS_KEY === undefined ? locations[0] : undefined),
+      credentialsKey: vars.CREDENTIALS_KEY,
+      oauthApp:
+        vars.GHL_CLIENT_ID !== undefined && vars.GHL_CLIENT_SECRET !== undefined
+          ? { clientId: vars.GHL_CLIENT_ID, clientSecret: vars.GHL_CLIENT_SECRET }
+          : undefined,
     },
     concurrency: vars.WORKER_CONCURRENCY,
+    locationConcurrency: vars.LOCATION_CONCURRENCY,
     retry: { attempts: vars.RETRY_ATTEMPTS, baseMs: vars.RETRY_BASE_MS, capMs: vars.RETRY_CAP_MS },
     rateLimit: { perInterval: vars.RATE_LIMIT_PER_INTERVAL, intervalMs: vars.RATE_LIMIT_INTERVAL_MS },
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
@@ -159,6 +183,10 @@ function readCredentials(env: Env): { tokens: Record<string, string>; problems: 
   const listGiven = blankAsUnset(env.GHL_LOCATION_TOKENS) !== undefined;
   const listed = WorkerEnv.shape.GHL_LOCATION_TOKENS.safeParse(env.GHL_LOCATION_TOKENS);
   const tokens: Record<string, string> = listed.success ? { ...listed.data } : {};
+  // Whether the key is valid is the schema's problem; here only whether a store is meant to be read.
+  const storeGiven = blankAsUnset(env.CREDENTIALS_KEY) !== undefined;
+  const clientIdGiven = blankAsUnset(env.GHL_CLIENT_ID) !== undefined;
+  const clientSecretGiven = blankAsUnset(env.GHL_CLIENT_SECRET) !== undefined;
 
   if (token !== undefined) {
     const tokenValid = BearerToken.safeParse(token).success;
@@ -174,12 +202,28 @@ function readCredentials(env: Env): { tokens: Record<string, string>; problems: 
       tokens[locationId] = token;
     }
   }
-  if (token === undefined && !listGiven) {
+  if (token === undefined && !listGiven && !storeGiven) {
     problems.push(
-      'GHL credentials: set GHL_TOKEN and GHL_LOCATION_ID (one sub-account), or GHL_LOCATION_TOKENS="locationId=token …" (several)',
+      'GHL credentials: set GHL_TOKEN and GHL_LOCATION_ID (one sub-account), GHL_LOCATION_TOKENS="locationId=token …" (several), or CREDENTIALS_KEY (the credential store)',
     );
   }
-  if (token === undefined && locationId !== undefined && listed.success && listGiven && !tokens[locationId]) {
+  if (clientIdGiven !== clientSecretGiven) {
+    problems.push(
+      `${clientIdGiven ? 'GHL_CLIENT_SECRET' : 'GHL_CLIENT_ID'}: required with ${clientIdGiven ? 'GHL_CLIENT_ID' : 'GHL_CLIENT_SECRET'} (the marketplace app that refreshes OAuth tokens)`,
+    );
+  }
+  if (clientIdGiven && !storeGiven) {
+    problems.push('CREDENTIALS_KEY: required with GHL_CLIENT_ID (OAuth tokens live in the credential store)');
+  }
+  // With a store, GHL_LOCATION_ID may name a location whose credentials are stored there.
+  if (
+    token === undefined &&
+    !storeGiven &&
+    locationId !== undefined &&
+    listed.success &&
+    listGiven &&
+    !tokens[locationId]
+  ) {
     problems.push(`GHL_LOCATION_ID: location ${locationId} has no token in GHL_LOCATION_TOKENS`);
   }
   return { tokens, problems };
@@ -195,6 +239,9 @@ export function describeConfig(config: WorkerConfig): Record<string, unknown> {
     ghlTimeoutMs: config.ghl.timeoutMs,
     locations: Object.keys(config.ghl.tokens),
     defaultLocationId: config.ghl.defaultLocationId,
+    // Whether they are set, never the key, the client id or the secret.
+    credentialStore: config.ghl.credentialsKey !== undefined,
+    oauthRefresh: config.ghl.oauthApp !== undefined,
     concurrency: config.concurrency,
     retry: config.retry,
     rateLimit: config.rateLimit,

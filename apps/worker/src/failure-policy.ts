@@ -1,3 +1,4 @@
+import { isReauthRequiredError } from '@closeloop/credentials';
 import { GhlError, type GhlErrorCode, type RateLimitState } from '@closeloop/ghl';
 import type { DeadLetterMatch, DeadLetterReason } from '@closeloop/queue';
 
@@ -19,6 +20,8 @@ import type { DeadLetterMatch, DeadLetterReason } from '@closeloop/queue';
  * | 400 / 403 / 404 / 422                        | dead-letter GHL_BAD_REQUEST / _FORBIDDEN / _NOT_FOUND /    |
  * |                                              | _UNPROCESSABLE with GHL's status and body                  |
  * | 401                                          | dead-letter GHL_UNAUTHORIZED, logged as an error           |
+ * | the location's OAuth grant is gone            | delay REAUTH_WAIT_MS + jitter (REAUTH_REQUIRED); no attempt |
+ * | (ReauthRequiredError, also after a 401)      | spent; at JOB_MAX_AGE dead-letter GHL_REAUTH_REQUIRED      |
  * | no token for the location                    | dead-letter NO_CREDENTIALS, logged as an error             |
  * | an id the client refuses to send             | dead-letter INVALID_JOB                                    |
  * | 2xx not matching the schema                  | dead-letter GHL_BAD_RESPONSE                               |
@@ -122,6 +125,14 @@ export const DEFAULT_BURST_INTERVAL_MS = 10_000;
  */
 export const DAILY_LIMIT_PROBE_MS = 60 * 60 * 1_000;
 
+/**
+ * How long a job of a location that must be reconnected waits before it looks again. Reconnecting is
+ * a person installing the app again, minutes at the soonest; each look is one Redis read (the
+ * provider does not call GHL for a marked location), so 5 min finds a reconnection soon enough
+ * without cycling a large backlog.
+ */
+export const REAUTH_WAIT_MS = 5 * 60 * 1_000;
+
 /** An upper bound on a `Retry-After` we obey; anything longer is treated as this. */
 export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1_000;
 
@@ -143,7 +154,9 @@ function expireIfTooOld(decision: Extract<Decision, { kind: 'delay' }>, context:
     kind: 'dead-letter',
     reason: decision.reason === 'REAUTH_REQUIRED' ? 'GHL_REAUTH_REQUIRED' : 'EXPIRED',
     waitingFor: decision.reason,
-    logLevel: 'error',
+    // packages/credentials logs the reconnection as an error once per location (README "What is
+    // logged"); one more error per job would bury it under a backlog's worth of the same line.
+    logLevel: decision.reason === 'REAUTH_REQUIRED' ? 'warn' : 'error',
   };
 }
 
@@ -204,6 +217,11 @@ const PERMANENT_FAILURES: Record<
 type RetryableCode = 'RATE_LIMITED' | 'SERVER_ERROR' | 'TIMEOUT' | 'NETWORK' | 'ABORTED';
 
 function decideFailure(error: unknown, context: PolicyContext): Decision {
+  // The grant is gone: nothing is wrong with the job, and no attempt can help until the app is
+  // installed again, so it waits without spending an attempt. packages/ghl passes the provider's
+  // ReauthRequiredError through unchanged, from getToken and from onUnauthorized (apps/worker
+  // credentials.ts turns a 401 of a location just marked needs-reauth into one).
+  if (isReauthRequiredError(error)) return delay(REAUTH_WAIT_MS, 'REAUTH_REQUIRED', 'warn', context);
   // Anything that is not GHL's answer (Redis hiccup, an OAuth store that cannot be reached, a bug)
   // may pass: retried within the same bounded budget as a 5xx.
   if (!(error instanceof GhlError)) return retryOrExhausted(context, errorName(error), undefined);

@@ -1,9 +1,10 @@
-import { createGhlClient, StaticTokenCredentials } from '@closeloop/ghl';
+import { createGhlClient } from '@closeloop/ghl';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, createRedisConnection } from '@closeloop/queue';
 import { createMetricsRegistry, requireConfig, run, startOpsServer } from '@closeloop/runtime';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { describeConfig, loadConfig } from './config.js';
+import { createWorkerCredentials } from './credentials.js';
 import { createLogger } from './logger.js';
 import { createTaskWorker, type TaskWorker } from './task-worker.js';
 import { createWorkerMetrics } from './worker-metrics.js';
@@ -57,10 +58,12 @@ run({
     const connection = createRedisConnection(config.redisUrl, 'worker');
     // Without a listener ioredis reports every failed reconnect as an unhandled 'error' event.
     connection.on('error', (error: Error) => logger.warn({ error: error.message }, 'redis connection error'));
+    // Env tokens for their locations, the encrypted store (CREDENTIALS_KEY) for every other one.
+    const { provider: credentials } = createWorkerCredentials({ config, redis: connection, logger });
     const ghl = createGhlClient({
       baseUrl: config.ghl.baseUrl,
       apiVersion: config.ghl.apiVersion,
-      credentials: new StaticTokenCredentials(config.ghl.tokens),
+      credentials,
       timeoutMs: config.ghl.timeoutMs,
       onCall: metrics.onGhlCall,
     });
