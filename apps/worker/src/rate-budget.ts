@@ -33,6 +33,8 @@ export interface RateBudget {
    * next slot frees, as of now.
    */
   take(locationId: string, holder?: string): Promise<BudgetTake>;
+  /** After the call the take allowed: frees the holder's place among the location's calls in flight. */
+  release(locationId: string, holder: string): Promise<void>;
   /** What GHL said on an answer: corrects the location's limits and its log (see above). */
   observe(locationId: string, rateLimit: RateLimitState, status: number | undefined): Promise<void>;
   /** Holds every worker back from this location for `ms` (extend-only). */
@@ -46,13 +48,22 @@ export type BudgetTake =
       msBeforeNext: number;
       /** True when a slot is reserved for the holder at that time: come back then, not earlier or in a herd. */
       reserved: boolean;
+      /** True when the location's calls-in-flight cap is full (nothing reserved). */
+      busy?: boolean;
     };
 
 export interface RateBudgetOptions {
   /** Requests per interval until GHL's headers say otherwise (RATE_LIMIT_PER_INTERVAL). */
   perInterval: number;
   intervalMs: number;
+  /** LOCATION_CONCURRENCY: GHL calls in flight per location, across every worker (0 or unset = no cap). */
+  locationConcurrency?: number;
+  /** How long an in-flight place is kept if its holder never releases it (a crashed worker). */
+  inflightTtlMs?: number;
 }
+
+/** A job that finds its location's calls-in-flight cap full looks again after about this long. */
+export const BUSY_RECHECK_MS = 1_000;
 
 /**
  * Added to every slot: GHL sees a request a little after we send it, and by network jitter two
@@ -64,12 +75,27 @@ export const SLOT_MARGIN_RATIO = 0.01;
 /** After a daily hold, the probe has this long to come back before another request may probe. */
 export const DAILY_PROBE_MS = 30_000;
 
-// KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe).
-// ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no reservation), probeMs.
-// Returns {1, 0} go · {0, waitMs, reserved(0|1)}.
+// KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe),
+// inflight (ZSET holder → expiry ms). ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no
+// reservation), probeMs, inflightCap (0 = none), inflightTtlMs, busyRecheckMs.
+// Returns {1, 0} go · {0, waitMs, reserved(0|1), busy(0|1)}.
 const TAKE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cap = tonumber(ARGV[6])
+if cap > 0 then
+  -- The location's calls in flight (LOCATION_CONCURRENCY): a slow location cannot take every slot.
+  -- Entries expire on their own, so a crashed worker's calls free their places.
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) >= cap and not redis.call('ZSCORE', KEYS[3], ARGV[4]) then
+    return {0, tonumber(ARGV[8]), 0, 1}
+  end
+end
+local function inflight(at)
+  local member = ARGV[4] ~= '' and ARGV[4] or ('anon@' .. at .. '#' .. redis.call('ZCARD', KEYS[3]))
+  redis.call('ZADD', KEYS[3], at + tonumber(ARGV[7]), member)
+  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[7]) * 2)
+end
 local max = tonumber(redis.call('HGET', KEYS[2], 'max') or ARGV[1])
 local interval = tonumber(redis.call('HGET', KEYS[2], 'interval') or ARGV[2])
 local margin = math.ceil(interval * tonumber(ARGV[3]))
@@ -87,6 +113,7 @@ if holder ~= '' then
       redis.call('ZREM', KEYS[1], holder)
       redis.call('ZADD', KEYS[1], reserved, holder .. '@' .. reserved)
       redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
+      if cap > 0 then inflight(now) end
       return {1, 0}
     end
     if holdUntil <= now then return {0, reserved - now, 1} end
@@ -100,6 +127,7 @@ if redis.call('HGET', KEYS[2], 'dailyHold') == '1' and holdUntil <= now then
   holdUntil = now + tonumber(ARGV[5])
   redis.call('HSET', KEYS[2], 'holdUntil', holdUntil, 'probe', '1')
   redis.call('ZADD', KEYS[1], now, (holder ~= '' and holder or 'probe') .. '@' .. now)
+  if cap > 0 then inflight(now) end
   return {1, 0}
 end
 
@@ -116,6 +144,7 @@ end
 if slot <= now then
   redis.call('ZADD', KEYS[1], now, (holder ~= '' and holder or 'anon') .. '@' .. now .. '#' .. count)
   redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
+  if cap > 0 then inflight(now) end
   return {1, 0}
 end
 if holder == '' then return {0, slot - now, 0} end
@@ -158,6 +187,11 @@ redis.call('PEXPIRE', KEYS[2], 7 * 86400000)
 return 0
 `;
 
+const RELEASE = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 0
+`;
+
 const HOLD = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -172,12 +206,16 @@ interface BudgetCommands {
   closeloopBudgetTake(
     log: string,
     state: string,
+    inflight: string,
     defaultMax: string,
     defaultInterval: string,
     marginRatio: string,
     holder: string,
     probeMs: string,
-  ): Promise<[number, number, number?]>;
+    inflightCap: string,
+    inflightTtlMs: string,
+    busyRecheckMs: string,
+  ): Promise<[number, number, number?, number?]>;
   closeloopBudgetObserve(
     log: string,
     state: string,
@@ -189,6 +227,7 @@ interface BudgetCommands {
     dailyHoldMs: string,
   ): Promise<number>;
   closeloopBudgetHold(state: string, ms: string): Promise<number>;
+  closeloopBudgetRelease(inflight: string, holder: string): Promise<number>;
 }
 
 /** How long a location waits when GHL says its day is spent: until the next UTC midnight, at most an hour. */
@@ -202,27 +241,38 @@ export function createRateBudget(
 ): RateBudget {
   const commands = redis as unknown as Redis & BudgetCommands;
   if (typeof (commands as Partial<BudgetCommands>).closeloopBudgetTake !== 'function') {
-    redis.defineCommand('closeloopBudgetTake', { numberOfKeys: 2, lua: TAKE });
+    redis.defineCommand('closeloopBudgetTake', { numberOfKeys: 3, lua: TAKE });
+    redis.defineCommand('closeloopBudgetRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('closeloopBudgetObserve', { numberOfKeys: 2, lua: OBSERVE });
     redis.defineCommand('closeloopBudgetHold', { numberOfKeys: 1, lua: HOLD });
   }
   const logKey = (locationId: string): string => `${prefix}:ghl-budget:${locationId}:log`;
   const stateKey = (locationId: string): string => `${prefix}:ghl-budget:${locationId}:state`;
+  const inflightKey = (locationId: string): string => `${prefix}:ghl-budget:${locationId}:inflight`;
   const text = (value: number | undefined): string => (value === undefined ? '' : String(value));
 
   return {
     async take(locationId, holder = '') {
-      const [go, waitMs, reserved] = await commands.closeloopBudgetTake(
+      const [go, waitMs, reserved, busy] = await commands.closeloopBudgetTake(
         logKey(locationId),
         stateKey(locationId),
+        inflightKey(locationId),
         String(options.perInterval),
         String(options.intervalMs),
         String(SLOT_MARGIN_RATIO),
         holder,
         String(DAILY_PROBE_MS),
+        String(options.locationConcurrency ?? 0),
+        String(options.inflightTtlMs ?? 60_000),
+        String(BUSY_RECHECK_MS),
       );
       if (go === 1) return { ok: true };
-      return { ok: false, msBeforeNext: Math.max(0, waitMs), reserved: reserved === 1 };
+      return { ok: false, msBeforeNext: Math.max(0, waitMs), reserved: reserved === 1, busy: busy === 1 };
+    },
+    async release(locationId, holder) {
+      if ((options.locationConcurrency ?? 0) > 0) {
+        await commands.closeloopBudgetRelease(inflightKey(locationId), holder);
+      }
     },
     async observe(locationId, rateLimit, status) {
       await commands.closeloopBudgetObserve(

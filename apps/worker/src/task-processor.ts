@@ -111,6 +111,7 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
           response = await call(target, deps);
           await observe(target.locationId, response.rateLimit, response.status, deps);
         } catch (error) {
+          await releaseInflight(target.locationId, run.jobId, deps);
           if (error instanceof GhlError)
             await observe(target.locationId, error.rateLimit, error.status, deps);
           // GHL may still apply a PUT whose outcome we did not learn: fence the task (task-order-guard.ts).
@@ -121,6 +122,7 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
           }
           throw error;
         }
+        await releaseInflight(target.locationId, run.jobId, deps);
         const result = await commit(target, response, run, deps);
         committed = true;
         return executor.completed(run, result);
@@ -261,6 +263,15 @@ async function takeBudget(target: Target, jobId: string, deps: ProcessorDeps): P
     outcome: { kind: 'rate-budget-spent', msBeforeNext: take.msBeforeNext, reserved: take.reserved },
     failure: { message: 'rate budget spent' },
   };
+}
+
+/** The call is over: its place among the location's calls in flight is free (best effort: it expires anyway). */
+async function releaseInflight(locationId: string, jobId: string, deps: ProcessorDeps): Promise<void> {
+  try {
+    await deps.budget.release(locationId, `${jobId}:put`);
+  } catch (error) {
+    deps.logger.warn({ err: error, locationId }, 'could not release the call-in-flight place');
+  }
 }
 
 /**

@@ -70,7 +70,12 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
   const store = { deadLetters, redis: connection, prefix };
   // Lock for the per-task ordering guard: long enough for the rate-budget check and one GHL call.
   const guard = createTaskOrderGuard(connection, prefix, config.ghl.timeoutMs + 5_000);
-  const budget = createRateBudget(connection, prefix, config.rateLimit);
+  const budget = createRateBudget(connection, prefix, {
+    ...config.rateLimit,
+    locationConcurrency: config.locationConcurrency,
+    // A place outlives its call only when the worker died mid-call: one call's timeout and a margin.
+    inflightTtlMs: config.ghl.timeoutMs + 5_000,
+  });
   const matcher = createTaskMatcher({ ghl: deps.ghl, budget, redis: connection, prefix, logger });
   const calls = new AbortController();
 

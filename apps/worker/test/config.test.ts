@@ -20,6 +20,7 @@ describe('worker configuration', () => {
           defaultLocationId: 've9EPM428h8vShlRW1KT',
         },
         concurrency: 50,
+        locationConcurrency: 10,
         retry: { attempts: 8, baseMs: 1_000, capMs: 300_000 },
         rateLimit: { perInterval: 100, intervalMs: 10_000 },
         shutdownTimeoutMs: 25_000,
@@ -61,7 +62,7 @@ describe('worker configuration', () => {
       RETRY_ATTEMPTS: '0',
       RETRY_BASE_MS: '5000',
       RETRY_CAP_MS: '1000',
-      RATE_LIMIT_INTERVAL_MS: '1500',
+      RATE_LIMIT_INTERVAL_MS: '50',
       GHL_BASE_URL: 'ftp://example.com',
       LOG_LEVEL: 'loud',
     });

@@ -90,4 +90,20 @@ describe('rate budget: a sliding log with reservations', () => {
     await b.observe(LOC, { dailyRemaining: 999, dailyLimit: 1_000 }, 200);
     expect(await b.take(LOC, 'after')).toEqual({ ok: true });
   });
+
+  it('When a location has LOCATION_CONCURRENCY calls in flight, then the next take is busy (nothing reserved) until one is released', async () => {
+    const b = createRateBudget(redis, uniquePrefix('budget'), {
+      perInterval: 100,
+      intervalMs: 10_000,
+      locationConcurrency: 2,
+      inflightTtlMs: 60_000,
+    });
+    expect(await b.take(LOC, 'a')).toEqual({ ok: true });
+    expect(await b.take(LOC, 'b')).toEqual({ ok: true });
+    expect(await b.take(LOC, 'c')).toMatchObject({ ok: false, busy: true, reserved: false });
+    // Another location is not held up by this one.
+    expect(await b.take('locOther000000000002', 'd')).toEqual({ ok: true });
+    await b.release(LOC, 'a');
+    expect(await b.take(LOC, 'c')).toEqual({ ok: true });
+  });
 });
