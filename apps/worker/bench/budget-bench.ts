@@ -1,0 +1,402 @@
+/**
+ * `pnpm bench budget`: the per-location budget (apps/worker/src/rate-budget.ts, docs/rate-budget.md)
+ * under a backlog on many locations at once, with worker processes as `pnpm start:worker` runs them.
+ *
+ *   pnpm bench budget [--locations 20] [--jobs 300] [--limit 100] [--interval-ms 10000]
+ *                     [--window sliding|fixed] [--workers 2] [--concurrency 50]
+ *
+ * Defaults are the issue's figures: 20 locations × 300 jobs, GHL's 100 requests per 10 s. A shorter
+ * interval (`--limit 20 --interval-ms 2000`) puts more windows into the run; the ratios mean the same.
+ * Every variable is also read as BENCH_BUDGET_<NAME> (BENCH_BUDGET_INTERVAL_MS=2000).
+ *
+ * What runs: a GHL sandbox in this process (its call log is drained every 250 ms, so no call is lost
+ * to its 10,000-entry ring), Redis (REDIS_URL with a fresh prefix, else its own redis-server), and
+ * `--workers` worker processes (`node --import tsx apps/worker/src/main.ts`) whose budget is
+ * configured with the sandbox's limits. LOCATION_CONCURRENCY, when set, is passed to the workers.
+ * The queue is paused while the jobs are enqueued, in a shuffled order of locations (as many
+ * senders would), then resumed: t0 is the resume.
+ *
+ * The baseline, computed for the same run, is a perfect client of a sliding-window GHL: it sends a
+ * location's first `limit` jobs at t0 and each next `limit` exactly one interval later, never
+ * refused, each job activated once when its slot is free and twice when it has to wait for one
+ * (reserve, then claim). The figures of the code before the sliding log are quoted from the issue
+ * in docs/rate-budget.md; they are not measured here.
+ *
+ * Figures:
+ * - completions per second after the first window's burst: (completions − locations × limit) /
+ *   (last completion − t0), against the ideal locations × limit / interval;
+ * - 429s among the sandbox's PUTs;
+ * - each location's share of the completions up to the quietest moment in the middle half of the
+ *   run (so a cut never falls inside a burst of sends), as min/max % of an equal share;
+ * - p50/p99 wait, max(enqueue, t0) → completed, against the perfect client's;
+ * - activations per GHL call: Σ attemptsStarted (BullMQ counts every start, delays included,
+ *   docs/bullmq.md §1) over the PUTs the sandbox received.
+ *
+ * Load stays on 127.0.0.1, bounded by the job count and a deadline (--timeout-s, default 300).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { SandboxControl, createSandboxApp } from '@closeloop/ghl-sandbox';
+import { createTaskUpdateProducer, enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
+import { startRedisServer, waitFor, type LocalRedis } from '@closeloop/test-support';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+const { values: flags } = parseArgs({
+  options: {
+    locations: { type: 'string' },
+    jobs: { type: 'string' },
+    limit: { type: 'string' },
+    'interval-ms': { type: 'string' },
+    window: { type: 'string' },
+    workers: { type: 'string' },
+    concurrency: { type: 'string' },
+    'timeout-s': { type: 'string' },
+  },
+  allowPositionals: true,
+});
+
+function setting(name: keyof typeof flags, fallback: number): number {
+  const env = process.env[`BENCH_BUDGET_${name.toUpperCase().replace(/-/g, '_')}`];
+  const raw = flags[name] ?? env;
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`--${name} must be a positive integer, got ${raw}`);
+  return value;
+}
+
+const LOCATIONS = setting('locations', 20);
+const JOBS = setting('jobs', 300);
+const LIMIT = setting('limit', 100);
+const INTERVAL_MS = setting('interval-ms', 10_000);
+const WORKERS = setting('workers', 2);
+const CONCURRENCY = setting('concurrency', 50);
+const TIMEOUT_MS = setting('timeout-s', 300) * 1_000;
+const WINDOW = flags.window ?? process.env.BENCH_BUDGET_WINDOW ?? 'sliding';
+if (WINDOW !== 'sliding' && WINDOW !== 'fixed') throw new Error(`--window must be sliding or fixed`);
+if (INTERVAL_MS % 1_000 !== 0)
+  throw new Error('--interval-ms must be whole seconds (RATE_LIMIT_INTERVAL_MS)');
+
+const pad = (n: number): string => String(n).padStart(4, '0');
+const locationId = (i: number): string => `benchLoc${pad(i)}`;
+const contactId = (i: number): string => `benchContact${pad(i)}`;
+const taskId = (i: number, j: number): string => `benchTask${pad(i)}x${pad(j)}`;
+const tokenOf = (i: number): string => `pit-bench-${pad(i)}`;
+
+/** A worker process, as `pnpm start:worker` runs it, with only the given environment. */
+interface WorkerProcess {
+  child: ChildProcess;
+  started: Promise<void>;
+  problems: () => string[];
+  exited: Promise<number | null>;
+}
+
+function startWorker(env: Record<string, string>): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const problems: string[] = [];
+  let rest = '';
+  let onStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (onStarted = resolve));
+  const read = (chunk: Buffer): void => {
+    const lines = (rest + chunk.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.includes('"msg":"worker started"')) onStarted();
+      // pino levels: 40 warn, 50 error, 60 fatal; anything not JSON is a crash trace.
+      if (/"level":(40|50|60)/.test(line) || (!line.startsWith('{') && line.trim() !== '')) {
+        if (problems.length < 20) problems.push(line.slice(0, 300));
+      }
+    }
+  };
+  child.stdout?.on('data', read);
+  child.stderr?.on('data', read);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, started, problems: () => problems, exited };
+}
+
+function shuffled<T>(items: T[]): T[] {
+  // A fixed seed (a linear congruential generator), so every run enqueues in the same order.
+  let seed = 0x2545f491;
+  const random = (): number => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
+  }
+  return copy;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
+}
+
+/** Where to cut the run for the shares: the middle of the longest pause in sends in its middle half. */
+function quietestMoment(times: number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  const from = Math.floor(sorted.length / 4);
+  const to = Math.ceil((sorted.length * 3) / 4);
+  let best = { gap: -1, at: sorted[Math.floor(sorted.length / 2)] ?? 0 };
+  for (let i = from; i < to - 1; i += 1) {
+    const gap = (sorted[i + 1] ?? 0) - (sorted[i] ?? 0);
+    if (gap > best.gap) best = { gap, at: ((sorted[i] ?? 0) + (sorted[i + 1] ?? 0)) / 2 };
+  }
+  return best.at;
+}
+
+const ownRedis: LocalRedis | undefined = process.env.REDIS_URL ? undefined : await startRedisServer();
+const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? '';
+const prefix = `bench-budget-${randomUUID().slice(0, 8)}`;
+// The sandbox's app on a server of our own: its state (the call log) is then at hand in this process.
+const { app, state } = createSandboxApp({
+  burstLimit: LIMIT,
+  burstIntervalMs: INTERVAL_MS,
+  rateWindow: WINDOW,
+});
+const server = createServer(app);
+server.keepAliveTimeout = 60_000; // as startSandbox: no reset on a reused idle socket
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const sandboxUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const control = new SandboxControl(sandboxUrl);
+const producer = await createTaskUpdateProducer({ redisUrl, prefix });
+const workers: WorkerProcess[] = [];
+
+// The sandbox's call log, drained synchronously (list + clear in one turn of this event loop).
+const puts: Array<{ at: number; status: number; location: string }> = [];
+const drainCalls = (): void => {
+  for (const call of state.calls.list({ method: 'PUT' })) {
+    puts.push({ at: Date.parse(call.at), status: call.status, location: call.tokenLocationId ?? '' });
+  }
+  state.calls.clear();
+};
+const drainTimer = setInterval(drainCalls, 250);
+
+try {
+  const locations = Array.from({ length: LOCATIONS }, (_, i) => i);
+  await control.seed({
+    locations: locations.map((i) => ({ id: locationId(i), tokens: [tokenOf(i)] })),
+    contacts: locations.map((i) => ({ id: contactId(i), locationId: locationId(i) })),
+    tasks: locations.flatMap((i) =>
+      Array.from({ length: JOBS }, (_, j) => ({ id: taskId(i, j), contactId: contactId(i), title: 'bench' })),
+    ),
+  });
+
+  const env: Record<string, string> = {
+    REDIS_URL: redisUrl,
+    QUEUE_PREFIX: prefix,
+    GHL_BASE_URL: sandboxUrl,
+    GHL_LOCATION_TOKENS: locations.map((i) => `${locationId(i)}=${tokenOf(i)}`).join(' '),
+    WORKER_CONCURRENCY: String(CONCURRENCY),
+    RATE_LIMIT_PER_INTERVAL: String(LIMIT),
+    RATE_LIMIT_INTERVAL_MS: String(INTERVAL_MS),
+    METRICS_PORT: '0',
+    METRICS_HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    ...(process.env.LOCATION_CONCURRENCY && { LOCATION_CONCURRENCY: process.env.LOCATION_CONCURRENCY }),
+  };
+  for (let w = 0; w < WORKERS; w += 1) workers.push(startWorker(env));
+  await Promise.race([
+    Promise.all(workers.map((worker) => worker.started)),
+    new Promise((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`workers did not start: ${workers.flatMap((w) => w.problems()).join('\n')}`)),
+        30_000,
+      ),
+    ),
+  ]);
+
+  await producer.queue.pause();
+  const order = shuffled(locations.flatMap((i) => Array.from({ length: JOBS }, (_, j) => [i, j] as const)));
+  const enqueueStart = Date.now();
+  for (let k = 0; k < order.length; k += 100) {
+    await Promise.all(
+      order.slice(k, k + 100).map(([i, j]) => {
+        const event: TaskEvent = {
+          type: 'ticket.closed',
+          occurredAt: new Date().toISOString(),
+          ticket: { id: `ZD-${i}-${j}` },
+          ghl: { locationId: locationId(i), contactId: contactId(i), taskId: taskId(i, j) },
+        };
+        return enqueueTaskUpdate(producer, { source: 'bench', idempotencyKey: `${i}-${j}`, event });
+      }),
+    );
+  }
+  const enqueueMs = Date.now() - enqueueStart;
+  const t0 = Date.now();
+  await producer.queue.resume();
+  const total = LOCATIONS * JOBS;
+  console.log(
+    `${LOCATIONS} locations × ${JOBS} jobs, ${LIMIT} per ${INTERVAL_MS / 1000} s each (${WINDOW} window), ` +
+      `${WORKERS} worker processes × concurrency ${CONCURRENCY}` +
+      `${env.LOCATION_CONCURRENCY ? `, LOCATION_CONCURRENCY ${env.LOCATION_CONCURRENCY}` : ''}, ` +
+      `Redis ${ownRedis ? 'own redis-server' : 'REDIS_URL'}; enqueued in ${enqueueMs} ms`,
+  );
+  await waitFor(
+    async () => {
+      const counts = await producer.queue.getJobCounts('completed', 'failed');
+      return (counts.completed ?? 0) + (counts.failed ?? 0) >= total;
+    },
+    { timeoutMs: TIMEOUT_MS, intervalMs: 200, description: `${total} jobs to finish` },
+  );
+  drainCalls();
+
+  const jobs = await producer.queue.getJobs(['completed'], 0, -1);
+  const failed = await producer.queue.getJobCountByTypes('failed');
+  const finishedAt = jobs.map((job) => job.finishedOn ?? Number.NaN);
+  const makespanMs = Math.max(...finishedAt) - t0;
+
+  // Throughput after the first window's burst, which any client gets at t0.
+  const idealRate = (LOCATIONS * LIMIT) / (INTERVAL_MS / 1000);
+  const rate = Math.max(0, jobs.length - LOCATIONS * Math.min(LIMIT, JOBS)) / (makespanMs / 1000);
+  const idealMakespanMs = (Math.ceil(JOBS / LIMIT) - 1) * INTERVAL_MS;
+
+  const refused = puts.filter((call) => call.status === 429).length;
+  const otherBad = puts.filter((call) => call.status !== 200 && call.status !== 429).length;
+
+  // Shares up to the quietest moment in the middle half of the run.
+  const cut = quietestMoment(finishedAt);
+  const perLocation = new Map<string, number>();
+  for (const job of jobs) {
+    if ((job.finishedOn ?? Infinity) > cut) continue;
+    const location = (job.data as { event: { ghl: { locationId: string } } }).event.ghl.locationId;
+    perLocation.set(location, (perLocation.get(location) ?? 0) + 1);
+  }
+  const completedBeforeCut = [...perLocation.values()].reduce((a, b) => a + b, 0);
+  const equalShare = completedBeforeCut / LOCATIONS;
+  const shares = locations.map((i) => ((perLocation.get(locationId(i)) ?? 0) / equalShare) * 100);
+  const shareMin = Math.min(...shares);
+  const shareMax = Math.max(...shares);
+
+  const waits = jobs
+    .map((job) => (job.finishedOn ?? Number.NaN) - Math.max(job.timestamp, t0))
+    .sort((a, b) => a - b);
+  // The perfect client: the k-th job of a location waits ⌊k / limit⌋ intervals.
+  const idealWaits = locations
+    .flatMap(() => Array.from({ length: JOBS }, (_, k) => Math.floor(k / LIMIT) * INTERVAL_MS))
+    .sort((a, b) => a - b);
+
+  const activations = jobs.reduce((sum, job) => sum + job.attemptsStarted, 0);
+  const activationsPerCall = activations / puts.length;
+  const firstWindow = LOCATIONS * Math.min(LIMIT, JOBS);
+  const idealActivationsPerCall = (firstWindow + 2 * (total - firstWindow)) / total;
+
+  const problems = workers.flatMap((worker) => worker.problems());
+  const figures = {
+    bench: 'budget',
+    window: WINDOW,
+    locations: LOCATIONS,
+    jobs: JOBS,
+    limit: LIMIT,
+    intervalMs: INTERVAL_MS,
+    workers: WORKERS,
+    concurrency: CONCURRENCY,
+    locationConcurrency: env.LOCATION_CONCURRENCY ? Number(env.LOCATION_CONCURRENCY) : null,
+    completed: jobs.length,
+    failed,
+    ghlPuts: puts.length,
+    ghl429: refused,
+    ghlOtherErrors: otherBad,
+    makespanMs,
+    idealMakespanMs,
+    completionsPerSecond: round(rate),
+    idealCompletionsPerSecond: round(idealRate),
+    ratioOfIdeal: round(rate / idealRate, 3),
+    shareCutAtMs: Math.round(cut - t0),
+    shareMinPct: round(shareMin),
+    shareMaxPct: round(shareMax),
+    waitP50Ms: quantile(waits, 0.5),
+    waitP99Ms: quantile(waits, 0.99),
+    idealWaitP50Ms: quantile(idealWaits, 0.5),
+    idealWaitP99Ms: quantile(idealWaits, 0.99),
+    activations,
+    activationsPerCall: round(activationsPerCall, 3),
+    idealActivationsPerCall: round(idealActivationsPerCall, 3),
+    workerWarnings: problems.length,
+  };
+
+  const rows: Array<[string, string, string, string]> = [
+    ['figure', 'measured', 'baseline (perfect client)', 'target'],
+    [
+      'completions/s after the first window',
+      `${figures.completionsPerSecond} (${figures.ratioOfIdeal} of ideal)`,
+      String(figures.idealCompletionsPerSecond),
+      '≥ 0.97 of ideal',
+    ],
+    ['makespan', `${ms(makespanMs)}`, ms(idealMakespanMs), ''],
+    ['429s', `${refused} of ${puts.length} PUTs`, '0', '0'],
+    [
+      'location share (min/max of equal)',
+      `${figures.shareMinPct} % / ${figures.shareMaxPct} % at ${ms(cut - t0)}`,
+      '100 % / 100 %',
+      'within 5 %',
+    ],
+    ['wait p50', ms(figures.waitP50Ms), ms(figures.idealWaitP50Ms), ''],
+    ['wait p99', ms(figures.waitP99Ms), ms(figures.idealWaitP99Ms), ''],
+    [
+      'activations per GHL call',
+      `${figures.activationsPerCall} (${activations} / ${puts.length})`,
+      String(figures.idealActivationsPerCall),
+      '≤ 2',
+    ],
+    ['failed jobs / other GHL errors', `${failed} / ${otherBad}`, '0 / 0', '0'],
+  ];
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c]?.length ?? 0)));
+  for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  '));
+  if (problems.length > 0) console.log(`worker warnings (first ${problems.length}):\n${problems.join('\n')}`);
+  console.log(JSON.stringify(figures));
+  if (process.env.BENCH_BUDGET_DUMP) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      process.env.BENCH_BUDGET_DUMP,
+      JSON.stringify({
+        t0,
+        puts,
+        jobs: jobs.map((j) => ({
+          id: j.id,
+          ts: j.timestamp,
+          fin: j.finishedOn,
+          ats: j.attemptsStarted,
+          loc: (j.data as { event: { ghl: { locationId: string } } }).event.ghl.locationId,
+        })),
+      }),
+    );
+  }
+} finally {
+  clearInterval(drainTimer);
+  for (const worker of workers) {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGTERM');
+  }
+  await Promise.all(workers.map((worker) => worker.exited));
+  if (!ownRedis) {
+    const keys = await producer.redis.keys(`${prefix}:*`);
+    for (let k = 0; k < keys.length; k += 1000) await producer.redis.unlink(...keys.slice(k, k + 1000));
+  }
+  await producer.close();
+  state.cancelDelays();
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+  if (ownRedis) await ownRedis.dispose();
+}
+
+function round(value: number, digits = 1): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function ms(value: number): string {
+  return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`;
+}
