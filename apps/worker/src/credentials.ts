@@ -22,6 +22,8 @@ export interface WorkerCredentialsDeps {
   /** For the store and its refresh locks; the worker's own connection (its prefix is QUEUE_PREFIX). */
   redis: Redis;
   logger: CredentialsLogger;
+  /** Refresh this long before expiry; default packages/credentials' 5 min (tests use short-lived tokens). */
+  refreshMarginMs?: number;
 }
 
 /**
@@ -55,6 +57,7 @@ export function createWorkerCredentials(deps: WorkerCredentialsDeps): WorkerCred
     store,
     redis,
     logger,
+    ...(deps.refreshMarginMs !== undefined && { refreshMarginMs: deps.refreshMarginMs }),
     // Without the app only PIT records work; an OAuth record due for a refresh fails permanently
     // (and is logged once per location by the provider).
     oauth:

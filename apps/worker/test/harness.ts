@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from '@jest/globals';
-import { createGhlClient, StaticTokenCredentials, type GhlClient } from '@closeloop/ghl';
+import { createGhlClient, type CredentialsProvider, type GhlClient } from '@closeloop/ghl';
 import { startSandbox, type RunningSandbox, type StartSandboxOptions } from '@closeloop/ghl-sandbox';
 import {
   DEAD_LETTER_QUEUE,
@@ -19,6 +19,7 @@ import { testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadConfig, type WorkerConfig } from '../src/config.js';
+import { createWorkerCredentials } from '../src/credentials.js';
 import { createLogger, type Logger } from '../src/logger.js';
 import type { TaskWorkerObserver } from '../src/task-worker-observer.js';
 import { createTaskWorker, type TaskUpdateResult, type TaskWorker } from '../src/task-worker.js';
@@ -212,21 +213,31 @@ export class Harness {
     return connection;
   }
 
-  ghlClient(config: WorkerConfig = this.config): GhlClient {
+  /**
+   * The client main.ts builds: env tokens, then the credential store when CREDENTIALS_KEY is set
+   * (apps/worker/src/credentials.ts); `credentials` replaces that provider.
+   */
+  ghlClient(config: WorkerConfig = this.config, credentials?: CredentialsProvider): GhlClient {
     const client = createGhlClient({
       baseUrl: config.ghl.baseUrl,
       apiVersion: config.ghl.apiVersion,
-      credentials: new StaticTokenCredentials(config.ghl.tokens),
+      credentials:
+        credentials ??
+        createWorkerCredentials({ config, redis: this.connection(), logger: this.logger }).provider,
       timeoutMs: config.ghl.timeoutMs,
     });
     this.#clients.push(client);
     return client;
   }
 
-  startWorker(config: WorkerConfig = this.config, observer?: TaskWorkerObserver): TaskWorker {
+  startWorker(
+    config: WorkerConfig = this.config,
+    observer?: TaskWorkerObserver,
+    credentials?: CredentialsProvider,
+  ): TaskWorker {
     this.taskWorker = createTaskWorker({
       config,
-      ghl: this.ghlClient(config),
+      ghl: this.ghlClient(config, credentials),
       logger: this.logger,
       connection: this.connection(),
       ...(observer && { observer }),
