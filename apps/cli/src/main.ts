@@ -3,6 +3,7 @@ import type { CliContext, CliIo } from './context.js';
 import { registerDeadCommands } from './dead.js';
 import { registerEnqueueCommand } from './enqueue.js';
 import { CliError, EXIT, type ExitCode } from './errors.js';
+import { registerLocationsCommands } from './locations.js';
 import { registerQueueCommands } from './queue.js';
 import { isConnectionFailure } from './redis.js';
 
@@ -12,7 +13,8 @@ import { isConnectionFailure } from './redis.js';
  */
 
 const EXIT_CODES_HELP = `
-Environment: REDIS_URL (default redis://127.0.0.1:6379), QUEUE_PREFIX (default closeloop).
+Environment: REDIS_URL (default redis://127.0.0.1:6379), QUEUE_PREFIX (default closeloop);
+CREDENTIALS_KEY for the locations commands (the credential store's key, as the worker has it).
 
 Exit codes:
   0    done
@@ -24,7 +26,9 @@ Exit codes:
 export function buildProgram(context: CliContext): Command {
   const { io } = context;
   const program = new Command('closeloop')
-    .description("closeloop's operator command: dead letters, queue figures, events by hand")
+    .description(
+      "closeloop's operator command: dead letters, queue figures, events by hand, credentials per location",
+    )
     // Set before the subcommands are added: commander copies these settings into each of them.
     .exitOverride()
     .configureOutput({
@@ -37,6 +41,7 @@ export function buildProgram(context: CliContext): Command {
   registerDeadCommands(program, context);
   registerQueueCommands(program, context);
   registerEnqueueCommand(program, context);
+  registerLocationsCommands(program, context);
   return program;
 }
 

@@ -57,7 +57,7 @@ export function loadQueueLibrary(): Promise<typeof import('@closeloop/queue')> {
 }
 
 /** Resolves to the value, or to undefined when `ms` passed first. */
-async function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+export async function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), ms);

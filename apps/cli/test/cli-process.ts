@@ -49,14 +49,23 @@ export interface StartedCli {
 export function startCli(
   args: readonly string[],
   env: NodeJS.ProcessEnv,
-  options: { command?: string; commandArgs?: readonly string[] } = {},
+  options: {
+    command?: string;
+    commandArgs?: readonly string[];
+    /** Written to the command's stdin, which is then closed; without it stdin is empty. */
+    input?: string;
+  } = {},
 ): StartedCli {
   const started = Date.now();
   const child = spawn(options.command ?? process.execPath, [...(options.commandArgs ?? [BIN]), ...args], {
     cwd: ROOT,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  // Closed at once: without input the command reads an empty stdin, as from /dev/null.
+  // A command that exits without reading it must not fail the test with EPIPE.
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(options.input ?? '');
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ predicate: (line: string) => boolean; resolve: (line: string) => void }> = [];
