@@ -1,0 +1,166 @@
+import { describe, expect, it } from '@jest/globals';
+import type { RateWindow } from '@closeloop/ghl-sandbox';
+import { waitFor } from '@closeloop/test-support';
+import type { Job } from 'bullmq';
+import {
+  CONTACT_A,
+  CONTACT_B,
+  LOC_A,
+  LOC_B,
+  TOKEN_A,
+  TOKEN_B,
+  eventFor,
+  newTaskId,
+  useCleanup,
+  waitForWorkerStarted,
+  workerEnv,
+  type Harness,
+} from './harness.js';
+import type { TaskUpdateResult } from '../src/task-worker.js';
+
+/**
+ * The per-location budget (src/rate-budget.ts, docs/rate-budget.md) with two worker processes
+ * against the sandbox's own rate limits: no 429 whichever window GHL counts, a backlog that is not
+ * activated again and again, and a backlog that does not hold up another location.
+ */
+const { harness: openHarness, spawn } = useCleanup();
+
+const LOC_C = 'locC0000000000000003';
+const TOKEN_C = 'pit-token-c-secret';
+const CONTACT_C = 'contactC000000000003';
+
+/** A harness without an in-process worker, whose sandbox counts `limit` requests per `intervalMs`. */
+async function limitedHarness(limit: number, intervalMs: number, rateWindow: RateWindow): Promise<Harness> {
+  const h = await openHarness({
+    startWorker: false,
+    sandbox: { burstLimit: limit, burstIntervalMs: intervalMs, rateWindow },
+  });
+  await h.sandbox.control.seed({
+    locations: [{ id: LOC_C, tokens: [TOKEN_C] }],
+    contacts: [{ id: CONTACT_C, locationId: LOC_C, email: 'c@example.com' }],
+  });
+  return h;
+}
+
+const LOCATIONS = [
+  { locationId: LOC_A, contactId: CONTACT_A },
+  { locationId: LOC_B, contactId: CONTACT_B },
+  { locationId: LOC_C, contactId: CONTACT_C },
+] as const;
+
+type Location = (typeof LOCATIONS)[number];
+
+/** Seeds `count` open tasks of a location and enqueues one close event for each. */
+async function backlog(
+  h: Harness,
+  location: Location,
+  count: number,
+): Promise<Job<unknown, TaskUpdateResult>[]> {
+  const ids = Array.from({ length: count }, () => newTaskId(location.locationId.slice(0, 4)));
+  await h.sandbox.control.seed({
+    tasks: ids.map((id) => ({ id, contactId: location.contactId, title: `Task ${id}` })),
+  });
+  const jobs: Job<unknown, TaskUpdateResult>[] = [];
+  for (let k = 0; k < ids.length; k += 50) {
+    jobs.push(
+      ...(await Promise.all(
+        ids.slice(k, k + 50).map((id) =>
+          h.enqueue({
+            ...eventFor(id),
+            ghl: { locationId: location.locationId, contactId: location.contactId, taskId: id },
+          }),
+        ),
+      )),
+    );
+  }
+  return jobs;
+}
+
+/** Two worker processes whose configured budget is the sandbox's (GHL's headers confirm it). */
+async function twoWorkers(h: Harness, limit: number, intervalMs: number): Promise<void> {
+  const env = workerEnv(h.sandbox.url, h.prefix, {
+    GHL_LOCATION_TOKENS: `${LOC_A}=${TOKEN_A} ${LOC_B}=${TOKEN_B} ${LOC_C}=${TOKEN_C}`,
+    RATE_LIMIT_PER_INTERVAL: String(limit),
+    RATE_LIMIT_INTERVAL_MS: String(intervalMs),
+    LOG_LEVEL: 'info',
+  });
+  const workers = [spawn(env), spawn(env)];
+  await Promise.all(workers.map((worker) => waitForWorkerStarted(worker)));
+}
+
+/** Every job completed, awaited on the queue's counts (one waitUntilFinished per job would add a listener each). */
+async function allCompleted(h: Harness, count: number, timeoutMs: number): Promise<void> {
+  await waitFor(async () => (await h.queue.getJobCountByTypes('completed')) === count, {
+    timeoutMs,
+    intervalMs: 100,
+    description: `${count} jobs to complete`,
+  });
+}
+
+async function putStatuses(h: Harness): Promise<number[]> {
+  return (await h.sandbox.control.calls({ method: 'PUT' })).map((call) => call.status);
+}
+
+describe('budget across worker processes', () => {
+  it.each<RateWindow>(['sliding', 'fixed'])(
+    'When two worker processes share 3 locations × 15 jobs at 5 per 1 s (%s window), then GHL answers no 429 and every job is done',
+    async (rateWindow) => {
+      const h = await limitedHarness(5, 1_000, rateWindow);
+      await twoWorkers(h, 5, 1_000);
+      const jobs = (await Promise.all(LOCATIONS.map((location) => backlog(h, location, 15)))).flat();
+
+      await allCompleted(h, jobs.length, 20_000);
+
+      const tasks = await Promise.all(
+        jobs.map(async (job) =>
+          h.sandbox.control.getTask(((await h.reload(job)).returnvalue as { taskId: string }).taskId),
+        ),
+      );
+      expect(tasks.filter((task) => task?.completed !== true)).toEqual([]);
+      const statuses = await putStatuses(h);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(0);
+      expect(statuses).toHaveLength(45);
+      expect(await h.deadLetterCount()).toBe(0);
+    },
+    30_000,
+  );
+
+  it('When one location has a backlog of 200 jobs at 20 per 1 s, then its jobs are activated at most twice per GHL call', async () => {
+    const h = await limitedHarness(20, 1_000, 'sliding');
+    await twoWorkers(h, 20, 1_000);
+    const jobs = await backlog(h, LOCATIONS[0], 200);
+
+    await allCompleted(h, jobs.length, 25_000);
+
+    // BullMQ counts every start of a job in attemptsStarted, the ones ended by a delay too (docs/bullmq.md §1).
+    const activations = (await Promise.all(jobs.map((job) => h.reload(job)))).reduce(
+      (sum, job) => sum + job.attemptsStarted,
+      0,
+    );
+    const calls = (await putStatuses(h)).length;
+    expect(calls).toBeGreaterThanOrEqual(200);
+    expect(activations / calls).toBeLessThanOrEqual(2);
+  }, 40_000);
+
+  it('When location A has a backlog of 500 jobs, then a job for location B reaches GHL within 2 s of being enqueued', async () => {
+    const h = await limitedHarness(10, 1_000, 'sliding');
+    await twoWorkers(h, 10, 1_000);
+    await backlog(h, LOCATIONS[0], 500);
+    await waitFor(async () => (await putStatuses(h)).length > 0, {
+      description: "A's first call to reach GHL",
+    });
+
+    const [jobB] = await backlog(h, LOCATIONS[1], 1);
+    if (!jobB) throw new Error('no job enqueued for location B');
+    await h.finished(jobB, 10_000);
+
+    // The outcome here is a time: the fairness target is "within 2 s" (docs/rate-budget.md,
+    // "Targets"), measured from the enqueue (BullMQ's job timestamp) to the call in GHL's log.
+    const callsB = (await h.sandbox.control.calls({ method: 'PUT' })).filter(
+      (call) => call.tokenLocationId === LOC_B,
+    );
+    expect(callsB).toHaveLength(1);
+    const reachedGhlAfterMs = Date.parse(callsB[0]?.at ?? '') - jobB.timestamp;
+    expect(reachedGhlAfterMs).toBeLessThanOrEqual(2_000);
+  }, 30_000);
+});
