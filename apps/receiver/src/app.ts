@@ -14,6 +14,7 @@ import { runWithDeadline } from './deadline.js';
 import { ReceiverError, buildQueueUnavailableError, type ErrorCode } from './errors.js';
 import { assertJsonContentType, parseJsonBody, validateBody } from './json-body.js';
 import { ReceiverMetrics, measureRequests } from './metrics.js';
+import { createOAuthCallback } from './oauth-callback.js';
 import { assignRequestContext, getRequestContext } from './request-context.js';
 import { createWebhookSources, type WebhookSource } from './webhook-sources.js';
 
@@ -163,6 +164,25 @@ export function createApp(deps: AppDeps): express.Express {
     },
   );
   app.all('/v1/task-updates', rejectOtherMethods('POST'));
+
+  // The marketplace app's redirect URL (oauth-callback.ts); the store shares the producer's connection.
+  const oauthCallback = createOAuthCallback({
+    config: config.oauth,
+    redis: producer.redis,
+    prefix: config.queuePrefix,
+    logger,
+  });
+  app.get(
+    '/oauth/callback',
+    (req, _res, next) => {
+      // Express routes HEAD to GET handlers: a HEAD (a link preview, a prefetch) must not spend the
+      // single-use code before the person's browser arrives with it.
+      if (req.method === 'HEAD') throw buildMethodNotAllowedError('GET');
+      next();
+    },
+    oauthCallback,
+  );
+  app.all('/oauth/callback', rejectOtherMethods('GET'));
 
   app.use((req, _res, next) => {
     next(new ReceiverError('NOT_FOUND', `No route for ${req.method} ${req.path.slice(0, 200)}`));

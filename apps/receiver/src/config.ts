@@ -1,3 +1,4 @@
+import { CredentialsKeyEnv, DEFAULT_OAUTH_BASE_URL, type CredentialsKey } from '@closeloop/credentials';
 import {
   LogFormat,
   LogLevel,
@@ -6,6 +7,7 @@ import {
   envList,
   envPort,
   envString,
+  envUrl,
   mapConfig,
   parseEnv,
   type ConfigResult,
@@ -46,11 +48,30 @@ export interface ReceiverConfig {
   /** Bull Board credentials; undefined = board not mounted. */
   admin: { user: string; password: string } | undefined;
   bodyLimitBytes: number;
+  /**
+   * The GHL marketplace app whose installs GET /oauth/callback stores (packages/credentials README);
+   * undefined = the route answers 503. Never logged: clientSecret and the key are secrets.
+   */
+  oauth: OAuthCallbackConfig | undefined;
   /** The helpdesk sources of SOURCES_FILE (docs/senders/README.md), secrets resolved; empty without the file. */
   sources: ConfiguredSource[];
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
+
+export interface OAuthCallbackConfig {
+  /** GHL_BASE_URL: where POST /oauth/token is. */
+  baseUrl: string;
+  clientId: string;
+  clientSecret: string;
+  /** GHL_REDIRECT_URI: the app's redirect URL, sent with the code exchange (GHL compares them). */
+  redirectUri: string;
+  /** CREDENTIALS_KEY: the credential store's key(s), the same value the worker runs with. */
+  credentialsKey: CredentialsKey;
+}
+
+/** What GET /oauth/callback needs, all together (loadConfig); CREDENTIALS_KEY alone is a PIT-only store. */
+const OAUTH_APP_VARIABLES = ['GHL_CLIENT_ID', 'GHL_CLIENT_SECRET', 'GHL_REDIRECT_URI'] as const;
 
 function isWebhookSecret(secret: string): boolean {
   const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
@@ -114,6 +135,11 @@ const EnvSchema = z.object({
   ADMIN_PASSWORD: z.preprocess(blankAsUnset, AdminPassword.optional()),
   BODY_LIMIT: z.preprocess(blankAsUnset, BodyLimit.default(DEFAULT_BODY_LIMIT)),
   SOURCES_FILE: envString(),
+  GHL_BASE_URL: envUrl({ protocols: ['http', 'https'], default: DEFAULT_OAUTH_BASE_URL }),
+  GHL_CLIENT_ID: envString(),
+  GHL_CLIENT_SECRET: envString(),
+  GHL_REDIRECT_URI: envUrl({ protocols: ['http', 'https'] }),
+  CREDENTIALS_KEY: z.preprocess(blankAsUnset, CredentialsKeyEnv.optional()),
   LOG_LEVEL: LogLevel,
   LOG_FORMAT: LogFormat,
 });
@@ -141,6 +167,7 @@ export function loadConfig(env: Env): ConfigResult<ReceiverConfig> {
     ...(isSet('ADMIN_USER') !== isSet('ADMIN_PASSWORD')
       ? ['ADMIN_USER and ADMIN_PASSWORD: set both (Bull Board on) or neither (Bull Board off)']
       : []),
+    ...oauthProblems(isSet),
   ]);
   return mapConfig(result, (values) => ({
     redisUrl: values.REDIS_URL,
@@ -155,8 +182,38 @@ export function loadConfig(env: Env): ConfigResult<ReceiverConfig> {
         ? { user: values.ADMIN_USER, password: values.ADMIN_PASSWORD }
         : undefined,
     bodyLimitBytes: values.BODY_LIMIT,
+    oauth:
+      values.GHL_CLIENT_ID !== undefined &&
+      values.GHL_CLIENT_SECRET !== undefined &&
+      values.GHL_REDIRECT_URI !== undefined &&
+      values.CREDENTIALS_KEY !== undefined
+        ? {
+            baseUrl: values.GHL_BASE_URL,
+            clientId: values.GHL_CLIENT_ID,
+            clientSecret: values.GHL_CLIENT_SECRET,
+            redirectUri: values.GHL_REDIRECT_URI,
+            credentialsKey: values.CREDENTIALS_KEY,
+          }
+        : undefined,
     sources: sources.ok ? sources.sources : [],
     logLevel: values.LOG_LEVEL,
     logFormat: values.LOG_FORMAT,
   }));
+}
+
+/**
+ * GET /oauth/callback is on with the app's three variables and CREDENTIALS_KEY, off with none of the
+ * three. Anything in between is a mistake caught at start (one problem per missing variable), not a
+ * route that fails on the first install, whose code GHL does not send twice.
+ */
+function oauthProblems(isSet: (name: string) => boolean): string[] {
+  const given = OAUTH_APP_VARIABLES.filter(isSet);
+  if (given.length === 0) return [];
+  const missing: string[] = OAUTH_APP_VARIABLES.filter((name) => !isSet(name));
+  if (!isSet('CREDENTIALS_KEY')) missing.push('CREDENTIALS_KEY');
+  return missing.map(
+    (name) =>
+      `${name}: required with ${given.join(' and ')} (GET /oauth/callback exchanges install codes with ` +
+      'GHL_CLIENT_ID, GHL_CLIENT_SECRET and GHL_REDIRECT_URI, and stores the tokens under CREDENTIALS_KEY)',
+  );
 }

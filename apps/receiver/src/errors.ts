@@ -25,7 +25,11 @@ export type ErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'INTERNAL'
   | 'QUEUE_UNAVAILABLE'
-  | 'SOURCE_NOT_CONFIGURED';
+  | 'SOURCE_NOT_CONFIGURED'
+  /** GET /oauth/callback: GHL refused the install code (spent, expired, another app's) or answered unusably. */
+  | 'OAUTH_EXCHANGE_FAILED'
+  /** GET /oauth/callback: GHL's POST /oauth/token did not answer, or answered 5xx/429. */
+  | 'OAUTH_UNAVAILABLE';
 
 /**
  * The one place that turns a code into a status. Exhaustive: a new code does not compile until
@@ -36,6 +40,7 @@ export function mapCodeToStatus(code: ErrorCode): number {
     case 'BAD_REQUEST':
     case 'INVALID_JSON':
     case 'INVALID_BODY':
+    case 'OAUTH_EXCHANGE_FAILED':
       return 400;
     case 'MISSING_SIGNATURE_HEADERS':
     case 'INVALID_SIGNATURE_HEADERS':
@@ -62,6 +67,7 @@ export function mapCodeToStatus(code: ErrorCode): number {
       return 500;
     case 'QUEUE_UNAVAILABLE':
     case 'SOURCE_NOT_CONFIGURED':
+    case 'OAUTH_UNAVAILABLE':
       return 503;
     default: {
       const unhandled: never = code;

@@ -104,6 +104,8 @@ export async function startReceiver(
         prefix: config.queuePrefix,
         webhookSecrets: config.webhookSecrets.length,
         internalApi: config.internalApiKey !== undefined,
+        // Whether GET /oauth/callback is on; the app's client secret and CREDENTIALS_KEY never reach the log.
+        oauthCallback: config.oauth !== undefined,
         // Names and types only: a source's secret and path token never reach the log.
         sources: config.sources.map((source) => `${source.name} (${source.type})`),
         board: board ? `${admin.url}${ADMIN_BASE_PATH}` : 'off (ADMIN_USER/ADMIN_PASSWORD unset)',
