@@ -302,7 +302,7 @@ try {
     intervalMs: INTERVAL_MS,
     workers: WORKERS,
     concurrency: CONCURRENCY,
-    locationConcurrency: env.LOCATION_CONCURRENCY ? Number(env.LOCATION_CONCURRENCY) : null,
+    locationConcurrency: env.LOCATION_CONCURRENCY ? Number(env.LOCATION_CONCURRENCY) : 'worker default',
     completed: jobs.length,
     failed,
     ghlPuts: puts.length,
