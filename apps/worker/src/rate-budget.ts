@@ -36,7 +36,13 @@ export interface RateBudget {
   /** After the call the take allowed: frees the holder's place among the location's calls in flight. */
   release(locationId: string, holder: string): Promise<void>;
   /** What GHL said on an answer: corrects the location's limits and its log (see above). */
-  observe(locationId: string, rateLimit: RateLimitState, status: number | undefined): Promise<void>;
+  observe(
+    locationId: string,
+    rateLimit: RateLimitState,
+    status: number | undefined,
+    /** The holder whose request this answered: its entry in the log is re-stamped with the answer's time. */
+    holder?: string,
+  ): Promise<void>;
   /** Holds every worker back from this location for `ms` (extend-only). */
   holdBack(locationId: string, ms: number): Promise<void>;
 }
@@ -72,12 +78,18 @@ export const BUSY_RECHECK_MS = 1_000;
  */
 export const SLOT_MARGIN_RATIO = 0.01;
 
+/**
+ * The lag assumed between a slot and GHL counting it until a location's answers have measured it:
+ * slots reserved before the first answer would otherwise all be a little early and wait once more.
+ */
+export const INITIAL_LAG_RATIO = 0;
+
 /** After a daily hold, the probe has this long to come back before another request may probe. */
 export const DAILY_PROBE_MS = 30_000;
 
 // KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe),
 // inflight (ZSET holder → expiry ms). ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no
-// reservation), probeMs, inflightCap (0 = none), inflightTtlMs, busyRecheckMs.
+// reservation), probeMs, inflightCap (0 = none), inflightTtlMs, busyRecheckMs, initialLagMs.
 // Returns {1, 0} go · {0, waitMs, reserved(0|1), busy(0|1)}.
 const TAKE = `
 local t = redis.call('TIME')
@@ -98,7 +110,9 @@ local function inflight(at)
 end
 local max = tonumber(redis.call('HGET', KEYS[2], 'max') or ARGV[1])
 local interval = tonumber(redis.call('HGET', KEYS[2], 'interval') or ARGV[2])
-local margin = math.ceil(interval * tonumber(ARGV[3]))
+-- The margin: a share of the interval, plus how late this location's answers have been coming back
+-- after their slots (observe keeps that lag), since GHL counts a request some time after its slot.
+local margin = math.ceil(interval * tonumber(ARGV[3])) + tonumber(redis.call('HGET', KEYS[2], 'lag') or ARGV[9])
 local holder = ARGV[4]
 local holdUntil = tonumber(redis.call('HGET', KEYS[2], 'holdUntil') or '0')
 
@@ -108,17 +122,28 @@ if holder ~= '' then
   local reserved = redis.call('ZSCORE', KEYS[1], holder)
   if reserved then
     reserved = tonumber(reserved)
-    if reserved <= now and holdUntil <= now then
-      -- Claimed: the reservation becomes the record of a request sent at that slot.
-      redis.call('ZREM', KEYS[1], holder)
-      redis.call('ZADD', KEYS[1], reserved, holder .. '@' .. reserved)
-      redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
-      if cap > 0 then inflight(now) end
-      return {1, 0}
-    end
-    if holdUntil <= now then return {0, reserved - now, 1} end
-    -- A hold came after the reservation: give the slot up and queue again behind the hold.
     redis.call('ZREM', KEYS[1], holder)
+    if reserved <= now and holdUntil <= now then
+      -- A job claims its slot late (a delayed job is promoted when a worker gets to it), and GHL
+      -- counts requests when they arrive, so the slot is checked again against what is in the log
+      -- now, answers included (observe re-stamps each sent request with its answer's time).
+      local inWindow = redis.call('ZCOUNT', KEYS[1], '(' .. (now - interval - margin), now)
+      if inWindow < max then
+        redis.call('ZADD', KEYS[1], now, holder .. '!sent')
+        redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
+        if cap > 0 then inflight(now) end
+        return {1, 0}
+      end
+      -- The window filled up meanwhile: wait, keeping this place, until enough of it has passed.
+      local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - interval - margin), now, 'WITHSCORES', 'LIMIT', inWindow - max, 1)
+      local at = math.max(now + 1, tonumber(first[2]) + interval + margin)
+      redis.call('ZADD', KEYS[1], at, holder)
+      return {0, at - now, 1}
+    elseif holdUntil <= now then
+      redis.call('ZADD', KEYS[1], reserved, holder)
+      return {0, reserved - now, 1}
+    end
+    -- A hold came after the reservation, or the window is full: give the slot up and queue again.
   end
 end
 
@@ -126,7 +151,7 @@ if redis.call('HGET', KEYS[2], 'dailyHold') == '1' and holdUntil <= now then
   -- The day may have reset: this request probes alone; the others wait for its answer.
   holdUntil = now + tonumber(ARGV[5])
   redis.call('HSET', KEYS[2], 'holdUntil', holdUntil, 'probe', '1')
-  redis.call('ZADD', KEYS[1], now, (holder ~= '' and holder or 'probe') .. '@' .. now)
+  redis.call('ZADD', KEYS[1], now, holder ~= '' and (holder .. '!sent') or ('probe@' .. now))
   if cap > 0 then inflight(now) end
   return {1, 0}
 end
@@ -142,7 +167,7 @@ if count >= max then
   slot = math.max(slot, tonumber(limiting[2]) + interval + margin)
 end
 if slot <= now then
-  redis.call('ZADD', KEYS[1], now, (holder ~= '' and holder or 'anon') .. '@' .. now .. '#' .. count)
+  redis.call('ZADD', KEYS[1], now, holder ~= '' and (holder .. '!sent') or ('anon@' .. now .. '#' .. count))
   redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
   if cap > 0 then inflight(now) end
   return {1, 0}
@@ -159,6 +184,18 @@ return {0, slot - now, 1}
 const OBSERVE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[7] ~= '' then
+  -- GHL counted this request when it arrived, at the latest now: the log keeps the later time, so
+  -- the slots after it are measured from a time GHL cannot have seen earlier.
+  local sent = redis.call('ZSCORE', KEYS[1], ARGV[7] .. '!sent')
+  if sent then
+    redis.call('ZADD', KEYS[1], 'XX', now, ARGV[7] .. '!sent')
+    -- The lag between a slot and its answer, kept high-water with a slow decay: the next slots add it.
+    local lag = tonumber(redis.call('HGET', KEYS[2], 'lag') or '0')
+    local sample = math.max(0, now - tonumber(sent))
+    redis.call('HSET', KEYS[2], 'lag', math.max(sample, math.floor(lag * 0.9)))
+  end
+end
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[2], 'max', ARGV[1]) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], 'interval', ARGV[2]) end
 local max = tonumber(redis.call('HGET', KEYS[2], 'max') or '0')
@@ -215,6 +252,7 @@ interface BudgetCommands {
     inflightCap: string,
     inflightTtlMs: string,
     busyRecheckMs: string,
+    initialLagMs: string,
   ): Promise<[number, number, number?, number?]>;
   closeloopBudgetObserve(
     log: string,
@@ -225,6 +263,7 @@ interface BudgetCommands {
     dailyRemaining: string,
     status: string,
     dailyHoldMs: string,
+    holder: string,
   ): Promise<number>;
   closeloopBudgetHold(state: string, ms: string): Promise<number>;
   closeloopBudgetRelease(inflight: string, holder: string): Promise<number>;
@@ -265,6 +304,7 @@ export function createRateBudget(
         String(options.locationConcurrency ?? 0),
         String(options.inflightTtlMs ?? 60_000),
         String(BUSY_RECHECK_MS),
+        String(Math.ceil(options.intervalMs * INITIAL_LAG_RATIO)),
       );
       if (go === 1) return { ok: true };
       return { ok: false, msBeforeNext: Math.max(0, waitMs), reserved: reserved === 1, busy: busy === 1 };
@@ -274,7 +314,7 @@ export function createRateBudget(
         await commands.closeloopBudgetRelease(inflightKey(locationId), holder);
       }
     },
-    async observe(locationId, rateLimit, status) {
+    async observe(locationId, rateLimit, status, holder = '') {
       await commands.closeloopBudgetObserve(
         logKey(locationId),
         stateKey(locationId),
@@ -284,6 +324,7 @@ export function createRateBudget(
         text(rateLimit.dailyRemaining),
         text(status),
         String(dailyHoldMs(Date.now())),
+        holder,
       );
     },
     async holdBack(locationId, ms) {

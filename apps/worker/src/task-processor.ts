@@ -109,11 +109,11 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
         let response: GhlResponse<Task>;
         try {
           response = await call(target, deps);
-          await observe(target.locationId, response.rateLimit, response.status, deps);
+          await observe(target.locationId, response.rateLimit, response.status, run.jobId, deps);
         } catch (error) {
           await releaseInflight(target.locationId, run.jobId, deps);
           if (error instanceof GhlError)
-            await observe(target.locationId, error.rateLimit, error.status, deps);
+            await observe(target.locationId, error.rateLimit, error.status, run.jobId, deps);
           // GHL may still apply a PUT whose outcome we did not learn: fence the task (task-order-guard.ts).
           if (isAmbiguous(error)) fenceMs = deps.config.ambiguousHoldMs;
           // A cached match whose task is gone: the next run (a replay) looks again.
@@ -282,10 +282,11 @@ async function observe(
   locationId: string,
   rateLimit: GhlResponse<Task>['rateLimit'],
   status: number | undefined,
+  jobId: string,
   deps: ProcessorDeps,
 ): Promise<void> {
   try {
-    await deps.budget.observe(locationId, rateLimit, status);
+    await deps.budget.observe(locationId, rateLimit, status, `${jobId}:put`);
   } catch (error) {
     deps.logger.warn({ err: error, locationId }, 'could not record GHL rate-limit headers');
   }
