@@ -94,7 +94,8 @@ export const DAILY_PROBE_MS = 30_000;
 const TAKE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cap = tonumber(ARGV[6])
+-- Only holders (the PUT) take a place in flight: a lookup has no release, so it is not capped.
+local cap = ARGV[4] ~= '' and tonumber(ARGV[6]) or 0
 if cap > 0 then
   -- The location's calls in flight (LOCATION_CONCURRENCY): a slow location cannot take every slot.
   -- Entries expire on their own, so a crashed worker's calls free their places.

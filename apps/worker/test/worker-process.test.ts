@@ -97,7 +97,7 @@ describe('worker process', () => {
     const worker = spawnWorker({
       GHL_TOKEN: 'pit secret with spaces',
       WORKER_CONCURRENCY: 'lots',
-      RATE_LIMIT_INTERVAL_MS: '250',
+      RATE_LIMIT_INTERVAL_MS: '50',
       REDIS_URL: 'postgres://nope',
     });
 
