@@ -344,7 +344,12 @@ describe('the worker process on METRICS_PORT', () => {
           const dead = find(current, 'closeloop_worker_jobs_dead_lettered_total', {
             reason: 'GHL_UNPROCESSABLE',
           });
-          return updated === 2 && dead?.value === 1 ? current : undefined;
+          // BullMQ marks a job completed just after our counter moves: wait for both.
+          const settled = find(current, 'bullmq_job_count', {
+            queue: 'task-updates',
+            state: 'completed',
+          })?.value;
+          return updated === 2 && dead?.value === 1 && settled === 2 ? current : undefined;
         },
         { timeoutMs: 20_000, description: 'two jobs completed and one dead-lettered in /metrics' },
       );
