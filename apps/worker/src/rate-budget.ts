@@ -1,3 +1,4 @@
+import { rateLimitWait } from './failure-policy.js';
 import type { RateLimitState } from '@closeloop/ghl';
 import type { Redis } from 'ioredis';
 
@@ -78,18 +79,12 @@ export const BUSY_RECHECK_MS = 1_000;
  */
 export const SLOT_MARGIN_RATIO = 0.01;
 
-/**
- * The lag assumed between a slot and GHL counting it until a location's answers have measured it:
- * slots reserved before the first answer would otherwise all be a little early and wait once more.
- */
-export const INITIAL_LAG_RATIO = 0;
-
 /** After a daily hold, the probe has this long to come back before another request may probe. */
 export const DAILY_PROBE_MS = 30_000;
 
 // KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe),
 // inflight (ZSET holder → expiry ms). ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no
-// reservation), probeMs, inflightCap (0 = none), inflightTtlMs, busyRecheckMs, initialLagMs.
+// reservation), probeMs, inflightCap (0 = none), inflightTtlMs, busyRecheckMs.
 // Returns {1, 0} go · {0, waitMs, reserved(0|1), busy(0|1)}.
 const TAKE = `
 local t = redis.call('TIME')
@@ -113,7 +108,7 @@ local max = tonumber(redis.call('HGET', KEYS[2], 'max') or ARGV[1])
 local interval = tonumber(redis.call('HGET', KEYS[2], 'interval') or ARGV[2])
 -- The margin: a share of the interval, plus how late this location's answers have been coming back
 -- after their slots (observe keeps that lag), since GHL counts a request some time after its slot.
-local margin = math.ceil(interval * tonumber(ARGV[3])) + tonumber(redis.call('HGET', KEYS[2], 'lag') or ARGV[9])
+local margin = math.ceil(interval * tonumber(ARGV[3])) + tonumber(redis.call('HGET', KEYS[2], 'lag') or '0')
 local holder = ARGV[4]
 local holdUntil = tonumber(redis.call('HGET', KEYS[2], 'holdUntil') or '0')
 
@@ -253,7 +248,6 @@ interface BudgetCommands {
     inflightCap: string,
     inflightTtlMs: string,
     busyRecheckMs: string,
-    initialLagMs: string,
   ): Promise<[number, number, number?, number?]>;
   closeloopBudgetObserve(
     log: string,
@@ -277,7 +271,8 @@ export function createRateBudget(
   redis: Redis,
   prefix: string,
   options: RateBudgetOptions,
-  dailyHoldMs: DailyHold = defaultDailyHoldMs,
+  // The failure policy's rule for a spent day (next UTC midnight, probed at least hourly), one place.
+  dailyHoldMs: DailyHold = (now) => rateLimitWait({ dailyRemaining: 0 }, now).waitMs,
 ): RateBudget {
   const commands = redis as unknown as Redis & BudgetCommands;
   if (typeof (commands as Partial<BudgetCommands>).closeloopBudgetTake !== 'function') {
@@ -305,7 +300,6 @@ export function createRateBudget(
         String(options.locationConcurrency ?? 0),
         String(options.inflightTtlMs ?? 60_000),
         String(BUSY_RECHECK_MS),
-        String(Math.ceil(options.intervalMs * INITIAL_LAG_RATIO)),
       );
       if (go === 1) return { ok: true };
       return { ok: false, msBeforeNext: Math.max(0, waitMs), reserved: reserved === 1, busy: busy === 1 };
@@ -332,11 +326,4 @@ export function createRateBudget(
       await commands.closeloopBudgetHold(stateKey(locationId), String(Math.max(0, Math.round(ms))));
     },
   };
-}
-
-/** GHL does not say when its day resets (docs/ghl-api.md §2): the next UTC midnight, probed at least hourly. */
-export function defaultDailyHoldMs(now: number): number {
-  const date = new Date(now);
-  const midnight = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1);
-  return Math.min(midnight - now, 60 * 60 * 1_000);
 }
