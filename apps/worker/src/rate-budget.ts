@@ -79,6 +79,12 @@ export const BUSY_RECHECK_MS = 1_000;
  */
 export const SLOT_MARGIN_RATIO = 0.01;
 
+/**
+ * A slot due within this long is waited for in the worker instead of delaying the job: a delay costs
+ * an activation (BullMQ moves the job to delayed and back), a wait this short costs less than that.
+ */
+export const SHORT_WAIT_MS = 500;
+
 /** After a daily hold, the probe has this long to come back before another request may probe. */
 export const DAILY_PROBE_MS = 30_000;
 
@@ -174,12 +180,16 @@ redis.call('PEXPIRE', KEYS[1], slot - now + interval * 2 + margin)
 return {0, slot - now, 1}
 `;
 
-// KEYS: log, state. ARGV: max|'' , interval|'', remaining|'', dailyRemaining|'', status|'', holdMs (daily).
+// KEYS: log, state. ARGV: max|'' , interval|'', remaining|'', dailyRemaining|'', status|'', holdMs (daily),
+// holder|'', marginRatio.
 // A 429's own wait is the failure policy's (Retry-After, else the interval): it holds the location
 // through holdBack, not here.
 const OBSERVE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- How far back GHL's count may reach in the log: its window is measured from when the request
+-- arrived, the log's entries are stamped up to this answer's latency later, and slots add a margin.
+local slack = 0
 if ARGV[7] ~= '' then
   -- GHL counted this request when it arrived, at the latest now: the log keeps the later time, so
   -- the slots after it are measured from a time GHL cannot have seen earlier.
@@ -189,6 +199,7 @@ if ARGV[7] ~= '' then
     -- The lag between a slot and its answer, kept high-water with a slow decay: the next slots add it.
     local lag = tonumber(redis.call('HGET', KEYS[2], 'lag') or '0')
     local sample = math.max(0, now - tonumber(sent))
+    slack = sample
     redis.call('HSET', KEYS[2], 'lag', math.max(sample, math.floor(lag * 0.9)))
   end
 end
@@ -209,7 +220,11 @@ if ARGV[4] == '0' then
 end
 if ARGV[3] ~= '' and max > 0 and interval > 0 and status >= 200 and status < 300 then
   local remaining = tonumber(ARGV[3])
-  local counted = redis.call('ZCOUNT', KEYS[1], now - interval, now)
+  -- Counted over a window wider than GHL's (margin and latency added): a request GHL still counts
+  -- must not look missing only because its entry was stamped later than GHL saw it. An entry added
+  -- for nothing blocks a slot for a whole interval; one missed is caught by a later answer.
+  slack = slack + math.ceil(interval * tonumber(ARGV[8])) + tonumber(redis.call('HGET', KEYS[2], 'lag') or '0')
+  local counted = redis.call('ZCOUNT', KEYS[1], '(' .. (now - interval - slack), now)
   local missing = (max - remaining) - counted
   -- Requests GHL counted and the log does not know of: recorded now, so the next slots respect them.
   for i = 1, math.min(missing, max) do
@@ -259,6 +274,7 @@ interface BudgetCommands {
     status: string,
     dailyHoldMs: string,
     holder: string,
+    marginRatio: string,
   ): Promise<number>;
   closeloopBudgetHold(state: string, ms: string): Promise<number>;
   closeloopBudgetRelease(inflight: string, holder: string): Promise<number>;
@@ -320,6 +336,7 @@ export function createRateBudget(
         text(status),
         String(dailyHoldMs(Date.now())),
         holder,
+        String(SLOT_MARGIN_RATIO),
       );
     },
     async holdBack(locationId, ms) {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { GhlError, type GhlClient, type GhlResponse, type Task } from '@closeloop/ghl';
 import {
   DEFAULT_TICKET_PATTERN,
@@ -11,7 +12,7 @@ import type { WorkerConfig } from './config.js';
 import type { DecisionExecutor, Failure, JobRun, TaskJob, TaskUpdateResult } from './decision-executor.js';
 import { MAX_STALLS, decide, type Outcome, type PolicyContext } from './failure-policy.js';
 import type { Logger } from './logger.js';
-import type { RateBudget } from './rate-budget.js';
+import { SHORT_WAIT_MS, type RateBudget } from './rate-budget.js';
 import type { MatchRequest, TaskMatcher } from './task-matcher.js';
 import { orderKeyFor, type OrderKey, type TaskOrderGuard } from './task-order-guard.js';
 
@@ -256,7 +257,18 @@ async function guard(
  * id holds the slot it may reserve, so it claims that slot when it comes back.
  */
 async function takeBudget(target: Target, jobId: string, deps: ProcessorDeps): Promise<Step<void>> {
-  const take = await deps.budget.take(target.locationId, `${jobId}:put`);
+  let take = await deps.budget.take(target.locationId, `${jobId}:put`);
+  // A slot due in a moment is waited for here: delaying the job for it would cost another activation
+  // (a claim finds its window full by the latency of the answers before it, rate-budget.ts).
+  for (
+    let tries = 0;
+    !take.ok && take.reserved && take.msBeforeNext <= SHORT_WAIT_MS && tries < 3;
+    tries += 1
+  ) {
+    if (deps.signal?.aborted) break;
+    await delay(take.msBeforeNext, undefined, { signal: deps.signal }).catch(() => undefined);
+    take = await deps.budget.take(target.locationId, `${jobId}:put`);
+  }
   if (take.ok) return { ok: true, value: undefined };
   return {
     ok: false,

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { GhlClient } from '@closeloop/ghl';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, type DeadLetter } from '@closeloop/queue';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
@@ -78,6 +79,9 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
   });
   const matcher = createTaskMatcher({ ghl: deps.ghl, budget, redis: connection, prefix, logger });
   const calls = new AbortController();
+  // Every job in flight listens on this one signal (its GHL call, a short wait for its slot): as many
+  // listeners as the concurrency, which is no leak, so Node's warning after 10 is turned off.
+  setMaxListeners(0, calls.signal);
 
   const executor = createDecisionExecutor({ store, budget, logger, observer: deps.observer ?? NO_OBSERVER });
   const processor = createTaskProcessor({
