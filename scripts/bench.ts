@@ -1,9 +1,10 @@
 /**
- * `pnpm bench [name] [args…]`: every benchmark, or the one named (`sandbox`, `receiver`, `budget`),
+ * `pnpm bench [name] [args…]`: every benchmark, or the one named (`sandbox`, `receiver`, `budget`, `fairness`),
  * one after the other (they would compete for the same cores if run together). Each reports its
  * figure beside a baseline of the same run, never as an absolute target (README "Benchmarks").
  * The args go to the benchmark: `pnpm bench receiver 10 50` (seconds, connections),
- * `pnpm bench budget --limit 20 --interval-ms 2000` (apps/worker/bench/budget-bench.ts). Without a
+ * `pnpm bench budget --limit 20 --interval-ms 2000` (apps/worker/bench/budget-bench.ts),
+ * `pnpm bench fairness --backlog 2000` (apps/worker/bench/fairness-bench.ts). Without a
  * name, `[seconds] [connections]` go to the load benchmarks and `budget` runs with its defaults.
  */
 import { spawnSync } from 'node:child_process';
@@ -28,6 +29,12 @@ const benches = [
     id: 'budget',
     name: 'worker budget: many locations at full speed vs a perfect sliding-window client',
     file: 'apps/worker/bench/budget-bench.ts',
+    takesLoadArgs: false,
+  },
+  {
+    id: 'fairness',
+    name: "worker fairness: one location's job while another has a backlog or answers slowly",
+    file: 'apps/worker/bench/fairness-bench.ts',
     takesLoadArgs: false,
   },
 ];

@@ -34,17 +34,22 @@
  *
  * Load stays on 127.0.0.1, bounded by the job count and a deadline (--timeout-s, default 300).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SandboxControl, createSandboxApp } from '@closeloop/ghl-sandbox';
 import { createTaskUpdateProducer, enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
 import { startRedisServer, waitFor, type LocalRedis } from '@closeloop/test-support';
-
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+import {
+  ms,
+  quantile,
+  round,
+  startWorker,
+  stopWorkers,
+  workersStarted,
+  type WorkerProcess,
+} from './bench-support.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -88,41 +93,6 @@ const contactId = (i: number): string => `benchContact${pad(i)}`;
 const taskId = (i: number, j: number): string => `benchTask${pad(i)}x${pad(j)}`;
 const tokenOf = (i: number): string => `pit-bench-${pad(i)}`;
 
-/** A worker process, as `pnpm start:worker` runs it, with only the given environment. */
-interface WorkerProcess {
-  child: ChildProcess;
-  started: Promise<void>;
-  problems: () => string[];
-  exited: Promise<number | null>;
-}
-
-function startWorker(env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const problems: string[] = [];
-  let rest = '';
-  let onStarted: () => void = () => undefined;
-  const started = new Promise<void>((resolve) => (onStarted = resolve));
-  const read = (chunk: Buffer): void => {
-    const lines = (rest + chunk.toString()).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line.includes('"msg":"worker started"')) onStarted();
-      // pino levels: 40 warn, 50 error, 60 fatal; anything not JSON is a crash trace.
-      if (/"level":(40|50|60)/.test(line) || (!line.startsWith('{') && line.trim() !== '')) {
-        if (problems.length < 20) problems.push(line.slice(0, 300));
-      }
-    }
-  };
-  child.stdout?.on('data', read);
-  child.stderr?.on('data', read);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, started, problems: () => problems, exited };
-}
-
 function shuffled<T>(items: T[]): T[] {
   // A fixed seed (a linear congruential generator), so every run enqueues in the same order.
   let seed = 0x2545f491;
@@ -136,11 +106,6 @@ function shuffled<T>(items: T[]): T[] {
     [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
   }
   return copy;
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
 }
 
 /** Where to cut the run for the shares: the middle of the longest pause in sends in its middle half. */
@@ -207,15 +172,7 @@ try {
     ...(process.env.LOCATION_CONCURRENCY && { LOCATION_CONCURRENCY: process.env.LOCATION_CONCURRENCY }),
   };
   for (let w = 0; w < WORKERS; w += 1) workers.push(startWorker(env));
-  await Promise.race([
-    Promise.all(workers.map((worker) => worker.started)),
-    new Promise((_, reject) =>
-      setTimeout(
-        () => reject(new Error(`workers did not start: ${workers.flatMap((w) => w.problems()).join('\n')}`)),
-        30_000,
-      ),
-    ),
-  ]);
+  await workersStarted(workers);
 
   await producer.queue.pause();
   const order = shuffled(locations.flatMap((i) => Array.from({ length: JOBS }, (_, j) => [i, j] as const)));
@@ -429,10 +386,7 @@ try {
   }
 } finally {
   clearInterval(drainTimer);
-  for (const worker of workers) {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGTERM');
-  }
-  await Promise.all(workers.map((worker) => worker.exited));
+  await stopWorkers(workers);
   if (!ownRedis) {
     const keys = await producer.redis.keys(`${prefix}:*`);
     for (let k = 0; k < keys.length; k += 1000) await producer.redis.unlink(...keys.slice(k, k + 1000));
@@ -444,13 +398,4 @@ try {
     server.closeAllConnections();
   });
   if (ownRedis) await ownRedis.dispose();
-}
-
-function round(value: number, digits = 1): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
-
-function ms(value: number): string {
-  return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`;
 }

@@ -34,8 +34,12 @@ export interface RateBudget {
    * next slot frees, as of now.
    */
   take(locationId: string, holder?: string): Promise<BudgetTake>;
-  /** After the call the take allowed: frees the holder's place among the location's calls in flight. */
-  release(locationId: string, holder: string): Promise<void>;
+  /**
+   * After the call the take allowed: frees the holder's place among the location's calls in flight.
+   * When jobs wait for a place, the first of them is handed it: its holder is returned, for the
+   * caller to wake that job (it would otherwise come back only after its estimated turn).
+   */
+  release(locationId: string, holder: string): Promise<string | undefined>;
   /** What GHL said on an answer: corrects the location's limits and its log (see above). */
   observe(
     locationId: string,
@@ -69,7 +73,10 @@ export interface RateBudgetOptions {
   inflightTtlMs?: number;
 }
 
-/** A job that finds its location's calls-in-flight cap full looks again after about this long. */
+/**
+ * A job that finds its location's calls-in-flight cap full, before any answer has told how long the
+ * location's calls take, comes back after this long per turn, unless a release wakes it first.
+ */
 export const BUSY_RECHECK_MS = 1_000;
 
 /**
@@ -88,8 +95,8 @@ export const SHORT_WAIT_MS = 500;
 /** After a daily hold, the probe has this long to come back before another request may probe. */
 export const DAILY_PROBE_MS = 30_000;
 
-// KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe),
-// inflight (ZSET holder → expiry ms). ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no
+// KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe, lag),
+// inflight (ZSET holder → expiry ms), waiters (ZSET holder → arrival order). ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no
 // reservation), probeMs, inflightCap (0 = none), inflightTtlMs, busyRecheckMs.
 // Returns {1, 0} go · {0, waitMs, reserved(0|1), busy(0|1)}.
 const TAKE = `
@@ -102,8 +109,23 @@ if cap > 0 then
   -- Entries expire on their own, so a crashed worker's calls free their places.
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   if redis.call('ZCARD', KEYS[3]) >= cap and not redis.call('ZSCORE', KEYS[3], ARGV[4]) then
-    return {0, tonumber(ARGV[8]), 0, 1}
+    -- Full: the job queues as a waiter (first come, first served). A release hands its place to
+    -- the first waiter and wakes it (release below), so waiters are not activated again and again;
+    -- each also comes back on its own after about the time its turn should take (its position over
+    -- the cap, times how long this location's calls have been taking), in case a wake is lost.
+    if not redis.call('ZSCORE', KEYS[4], ARGV[4]) then
+      redis.call('ZADD', KEYS[4], redis.call('HINCRBY', KEYS[2], 'waiterSeq', 1), ARGV[4])
+    end
+    redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[7]) * 4)
+    -- The estimate errs long (twice the turn): the wake is what brings a waiter back, the estimate
+    -- only covers a lost one. Until an answer has told how long calls take, a recheck interval is used.
+    local position = redis.call('ZRANK', KEYS[4], ARGV[4])
+    local lag = redis.call('HGET', KEYS[2], 'lag')
+    local took = lag and math.max(10, tonumber(lag)) or tonumber(ARGV[8])
+    local turn = 2 * math.ceil((position + 1) / cap) * took
+    return {0, math.min(tonumber(ARGV[7]), turn), 0, 1}
   end
+  redis.call('ZREM', KEYS[4], ARGV[4])
 end
 local function inflight(at)
   local member = ARGV[4] ~= '' and ARGV[4] or ('anon@' .. at .. '#' .. redis.call('ZCARD', KEYS[3]))
@@ -140,9 +162,11 @@ if holder ~= '' then
       local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - interval - margin), now, 'WITHSCORES', 'LIMIT', inWindow - max, 1)
       local at = math.max(now + 1, tonumber(first[2]) + interval + margin)
       redis.call('ZADD', KEYS[1], at, holder)
+      if cap > 0 then redis.call('ZREM', KEYS[3], holder) end
       return {0, at - now, 1}
     elseif holdUntil <= now then
       redis.call('ZADD', KEYS[1], reserved, holder)
+      if cap > 0 then redis.call('ZREM', KEYS[3], holder) end
       return {0, reserved - now, 1}
     end
     -- A hold came after the reservation, or the window is full: give the slot up and queue again.
@@ -175,6 +199,8 @@ if slot <= now then
   return {1, 0}
 end
 if holder == '' then return {0, slot - now, 0} end
+-- Waiting for a slot is not a call in flight: a place handed over by a release is given back.
+if cap > 0 then redis.call('ZREM', KEYS[3], holder) end
 redis.call('ZADD', KEYS[1], slot, holder)
 redis.call('PEXPIRE', KEYS[1], slot - now + interval * 2 + margin)
 return {0, slot - now, 1}
@@ -235,9 +261,17 @@ redis.call('PEXPIRE', KEYS[2], 7 * 86400000)
 return 0
 `;
 
+// KEYS: inflight, waiters. ARGV: holder, inflightTtlMs. Returns the waiter handed the place, or false.
 const RELEASE = `
 redis.call('ZREM', KEYS[1], ARGV[1])
-return 0
+redis.call('ZREM', KEYS[2], ARGV[1])
+local next = redis.call('ZPOPMIN', KEYS[2])
+if #next == 0 then return false end
+-- The place goes to the first waiter at once, so no later job can take it before the waiter is back.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), next[1])
+return next[1]
 `;
 
 const HOLD = `
@@ -255,6 +289,7 @@ interface BudgetCommands {
     log: string,
     state: string,
     inflight: string,
+    waiters: string,
     defaultMax: string,
     defaultInterval: string,
     marginRatio: string,
@@ -277,7 +312,12 @@ interface BudgetCommands {
     marginRatio: string,
   ): Promise<number>;
   closeloopBudgetHold(state: string, ms: string): Promise<number>;
-  closeloopBudgetRelease(inflight: string, holder: string): Promise<number>;
+  closeloopBudgetRelease(
+    inflight: string,
+    waiters: string,
+    holder: string,
+    inflightTtlMs: string,
+  ): Promise<string | null>;
 }
 
 /** How long a location waits when GHL says its day is spent: until the next UTC midnight, at most an hour. */
@@ -292,14 +332,16 @@ export function createRateBudget(
 ): RateBudget {
   const commands = redis as unknown as Redis & BudgetCommands;
   if (typeof (commands as Partial<BudgetCommands>).closeloopBudgetTake !== 'function') {
-    redis.defineCommand('closeloopBudgetTake', { numberOfKeys: 3, lua: TAKE });
-    redis.defineCommand('closeloopBudgetRelease', { numberOfKeys: 1, lua: RELEASE });
+    redis.defineCommand('closeloopBudgetTake', { numberOfKeys: 4, lua: TAKE });
+    redis.defineCommand('closeloopBudgetRelease', { numberOfKeys: 2, lua: RELEASE });
     redis.defineCommand('closeloopBudgetObserve', { numberOfKeys: 2, lua: OBSERVE });
     redis.defineCommand('closeloopBudgetHold', { numberOfKeys: 1, lua: HOLD });
   }
   const logKey = (locationId: string): string => `${prefix}:ghl-budget:${locationId}:log`;
   const stateKey = (locationId: string): string => `${prefix}:ghl-budget:${locationId}:state`;
   const inflightKey = (locationId: string): string => `${prefix}:ghl-budget:${locationId}:inflight`;
+  const waitersKey = (locationId: string): string => `${prefix}:ghl-budget:${locationId}:waiters`;
+  const inflightTtlMs = String(options.inflightTtlMs ?? 60_000);
   const text = (value: number | undefined): string => (value === undefined ? '' : String(value));
 
   return {
@@ -308,22 +350,28 @@ export function createRateBudget(
         logKey(locationId),
         stateKey(locationId),
         inflightKey(locationId),
+        waitersKey(locationId),
         String(options.perInterval),
         String(options.intervalMs),
         String(SLOT_MARGIN_RATIO),
         holder,
         String(DAILY_PROBE_MS),
         String(options.locationConcurrency ?? 0),
-        String(options.inflightTtlMs ?? 60_000),
+        inflightTtlMs,
         String(BUSY_RECHECK_MS),
       );
       if (go === 1) return { ok: true };
       return { ok: false, msBeforeNext: Math.max(0, waitMs), reserved: reserved === 1, busy: busy === 1 };
     },
     async release(locationId, holder) {
-      if ((options.locationConcurrency ?? 0) > 0) {
-        await commands.closeloopBudgetRelease(inflightKey(locationId), holder);
-      }
+      if ((options.locationConcurrency ?? 0) === 0) return undefined;
+      const next = await commands.closeloopBudgetRelease(
+        inflightKey(locationId),
+        waitersKey(locationId),
+        holder,
+        inflightTtlMs,
+      );
+      return next ?? undefined;
     },
     async observe(locationId, rateLimit, status, holder = '') {
       await commands.closeloopBudgetObserve(

@@ -12,7 +12,7 @@ import type { WorkerConfig } from './config.js';
 import type { DecisionExecutor, Failure, JobRun, TaskJob, TaskUpdateResult } from './decision-executor.js';
 import { MAX_STALLS, decide, type Outcome, type PolicyContext } from './failure-policy.js';
 import type { Logger } from './logger.js';
-import { SHORT_WAIT_MS, type RateBudget } from './rate-budget.js';
+import { SHORT_WAIT_MS, type BudgetTake, type RateBudget } from './rate-budget.js';
 import type { MatchRequest, TaskMatcher } from './task-matcher.js';
 import { orderKeyFor, type OrderKey, type TaskOrderGuard } from './task-order-guard.js';
 
@@ -28,6 +28,12 @@ export interface ProcessorDeps {
   random: () => number;
   /** Aborted by the task worker on a forced shutdown: cuts the GHL calls in flight. */
   signal?: AbortSignal;
+  /**
+   * Brings a job waiting for its location's call-in-flight place back now (task-worker.ts); false
+   * when the job is gone, so the place goes to the next waiter. Without it, waiters come back on their
+   * own after their estimated turn.
+   */
+  wakeWaiter?: (jobId: string) => Promise<boolean>;
 }
 
 export type TaskProcessor = (job: TaskJob, token?: string) => Promise<TaskUpdateResult>;
@@ -260,11 +266,10 @@ async function takeBudget(target: Target, jobId: string, deps: ProcessorDeps): P
   let take = await deps.budget.take(target.locationId, `${jobId}:put`);
   // A slot due in a moment is waited for here: delaying the job for it would cost another activation
   // (a claim finds its window full by the latency of the answers before it, rate-budget.ts).
-  for (
-    let tries = 0;
-    !take.ok && take.reserved && take.msBeforeNext <= SHORT_WAIT_MS && tries < 3;
-    tries += 1
-  ) {
+  // So is a place in flight that should free in a moment (a fast location's burst of claims).
+  const short = (t: BudgetTake): t is Extract<BudgetTake, { ok: false }> =>
+    !t.ok && (t.reserved || t.busy === true) && t.msBeforeNext <= SHORT_WAIT_MS;
+  for (let tries = 0; short(take) && tries < 5; tries += 1) {
     if (deps.signal?.aborted) break;
     await delay(take.msBeforeNext, undefined, { signal: deps.signal }).catch(() => undefined);
     take = await deps.budget.take(target.locationId, `${jobId}:put`);
@@ -280,7 +285,14 @@ async function takeBudget(target: Target, jobId: string, deps: ProcessorDeps): P
 /** The call is over: its place among the location's calls in flight is free (best effort: it expires anyway). */
 async function releaseInflight(locationId: string, jobId: string, deps: ProcessorDeps): Promise<void> {
   try {
-    await deps.budget.release(locationId, `${jobId}:put`);
+    let holder = `${jobId}:put`;
+    // The place goes to the first job waiting for one; a job that is gone passes it on to the next.
+    for (let handedOver = 0; handedOver < 10; handedOver += 1) {
+      const next = await deps.budget.release(locationId, holder);
+      if (next === undefined || !deps.wakeWaiter) return;
+      if (await deps.wakeWaiter(next.replace(/:put$/, ''))) return;
+      holder = next;
+    }
   } catch (error) {
     deps.logger.warn({ err: error, locationId }, 'could not release the call-in-flight place');
   }

@@ -1,7 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import type { GhlClient } from '@closeloop/ghl';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, type DeadLetter } from '@closeloop/queue';
-import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WorkerConfig } from './config.js';
 import { DeadLetteredError, createDecisionExecutor, type TaskUpdateResult } from './decision-executor.js';
@@ -95,6 +96,7 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
     logger,
     random,
     signal: calls.signal,
+    wakeWaiter: (jobId) => wakeWaiter(worker, jobId),
   });
 
   // Counted so a shutdown during a Redis outage knows whether anything is left to drain.
@@ -234,4 +236,31 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A job handed a call-in-flight place (rate-budget.ts release) waits as a delayed job: it is promoted
+ * now. It may still be active for a moment, on its way to delayed, so it is looked at a few times.
+ * False when the job is gone or finished, so the place goes to the next waiter.
+ */
+async function wakeWaiter(worker: Worker, jobId: string): Promise<boolean> {
+  for (let look = 0; look < 5; look += 1) {
+    const job = await Job.fromId(worker, jobId);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state === 'delayed') {
+      try {
+        await job.promote();
+        return true;
+      } catch {
+        // Promoted or moved meanwhile: look again.
+      }
+    } else if (state === 'completed' || state === 'failed' || state === 'unknown') {
+      return false;
+    } else if (state !== 'active') {
+      return true; // waiting or prioritized: it is on its way to a worker with its place
+    }
+    await delay(20);
+  }
+  return true; // still active: it keeps its place and comes back at its estimated turn
 }

@@ -103,7 +103,33 @@ describe('rate budget: a sliding log with reservations', () => {
     expect(await b.take(LOC, 'c')).toMatchObject({ ok: false, busy: true, reserved: false });
     // Another location is not held up by this one.
     expect(await b.take('locOther000000000002', 'd')).toEqual({ ok: true });
-    await b.release(LOC, 'a');
+    expect(await b.release(LOC, 'a')).toBe('c');
     expect(await b.take(LOC, 'c')).toEqual({ ok: true });
+  });
+
+  it('When jobs wait for a place, then each release hands it to the first waiter, and no later job can take it meanwhile', async () => {
+    const b = createRateBudget(redis, uniquePrefix('budget'), {
+      perInterval: 100,
+      intervalMs: 10_000,
+      locationConcurrency: 1,
+      inflightTtlMs: 60_000,
+    });
+    expect(await b.take(LOC, 'first')).toEqual({ ok: true });
+    const waiting = [await b.take(LOC, 'w1'), await b.take(LOC, 'w2'), await b.take(LOC, 'w3')];
+    expect(waiting.every((take) => !take.ok && take.busy)).toBe(true);
+    // A waiter further back is told to come back no sooner than one before it.
+    const waits = waiting.map((take) => (take.ok ? 0 : take.msBeforeNext));
+    expect(waits[2]).toBeGreaterThanOrEqual(waits[0] ?? 0);
+
+    expect(await b.release(LOC, 'first')).toBe('w1');
+    // The place is w1's now: a newcomer, or w2 asking again, is still refused.
+    expect(await b.take(LOC, 'late')).toMatchObject({ ok: false, busy: true });
+    expect(await b.take(LOC, 'w2')).toMatchObject({ ok: false, busy: true });
+    expect(await b.take(LOC, 'w1')).toEqual({ ok: true });
+    // Order is kept: w2 waited longer than the newcomer.
+    expect(await b.release(LOC, 'w1')).toBe('w2');
+    expect(await b.release(LOC, 'w2')).toBe('w3');
+    expect(await b.release(LOC, 'w3')).toBe('late');
+    expect(await b.release(LOC, 'late')).toBeUndefined();
   });
 });
