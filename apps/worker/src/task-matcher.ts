@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { GhlClient } from '@closeloop/ghl';
+import { GhlError, type GhlClient, type GhlResponse } from '@closeloop/ghl';
 import { ticketMatcher, type DeadLetterMatch } from '@closeloop/queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from './logger.js';
@@ -155,14 +155,38 @@ export function createTaskMatcher(deps: TaskMatcherDeps): TaskMatcher {
     if (cached) return { contactId: cached.contactId };
     const spent = await spend(request.locationId);
     if (spent) return spent;
-    const contact = await ghl.findContactByEmail({
-      locationId: request.locationId,
-      email,
-      signal: request.signal,
-    });
+    const contact = await observed(request.locationId, () =>
+      ghl.findContactByEmail({ locationId: request.locationId, email, signal: request.signal }),
+    );
     if (contact.data === null) return { contactId: undefined };
     await writeCache(key, { contactId: contact.data.id });
     return { contactId: contact.data.id };
+  }
+
+  /**
+   * A lookup's answer tells the budget what GHL counts, as the PUT's does (rate-budget.ts observe):
+   * the lookups spend the same budget. Best effort: a Redis error here must not fail the lookup.
+   */
+  async function observed<T>(
+    locationId: string,
+    send: () => Promise<GhlResponse<T>>,
+  ): Promise<GhlResponse<T>> {
+    let rateLimit: GhlResponse<T>['rateLimit'] | undefined;
+    let status: number | undefined;
+    try {
+      const response = await send();
+      ({ rateLimit, status } = response);
+      return response;
+    } catch (error) {
+      if (error instanceof GhlError) ({ rateLimit, status } = error);
+      throw error;
+    } finally {
+      if (rateLimit) {
+        await budget.observe(locationId, rateLimit, status).catch((error: unknown) => {
+          logger?.warn({ err: error, locationId }, 'could not record GHL rate-limit headers');
+        });
+      }
+    }
   }
 
   /** One request from the location's budget before each GHL call; undefined when it was granted. */
@@ -187,7 +211,9 @@ export function createTaskMatcher(deps: TaskMatcherDeps): TaskMatcher {
     searched.route = ROUTE_BY_EMAIL;
     const spentOnTasks = await spend(request.locationId);
     if (spentOnTasks) return spentOnTasks;
-    const tasks = await ghl.listTasks({ locationId: request.locationId, contactId, signal: request.signal });
+    const tasks = await observed(request.locationId, () =>
+      ghl.listTasks({ locationId: request.locationId, contactId, signal: request.signal }),
+    );
     const considered = tasks.data.map((task) => ({
       taskId: task.id,
       // The route is the contact's, so its tasks are the contact's even where GHL leaves contactId out.
@@ -210,13 +236,15 @@ export function createTaskMatcher(deps: TaskMatcherDeps): TaskMatcher {
       }
       const spent = await spend(request.locationId);
       if (spent) return spent;
-      const response = await ghl.searchTasks({
-        locationId: request.locationId,
-        query: request.ticketRef,
-        limit: SEARCH_PAGE_SIZE,
-        skip: page * SEARCH_PAGE_SIZE,
-        signal: request.signal,
-      });
+      const response = await observed(request.locationId, () =>
+        ghl.searchTasks({
+          locationId: request.locationId,
+          query: request.ticketRef,
+          limit: SEARCH_PAGE_SIZE,
+          skip: page * SEARCH_PAGE_SIZE,
+          signal: request.signal,
+        }),
+      );
       for (const task of response.data) {
         // The PUT's path needs the contact; a task without one (GHL allows tasks on no contact) cannot
         // be completed through the contacts routes, so it is no candidate (docs/matching.md).

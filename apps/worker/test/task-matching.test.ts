@@ -9,7 +9,7 @@ import {
 import { waitFor } from '@closeloop/test-support';
 import type { Job } from 'bullmq';
 import type { TaskUpdateResult } from '../src/task-worker.js';
-import { CONTACT_A, LOC_A, useCleanup, type Harness, type HarnessOptions } from './harness.js';
+import { CONTACT_A, LOC_A, TOKEN_A, useCleanup, type Harness, type HarnessOptions } from './harness.js';
 
 /**
  * Finding the task (docs/matching.md) through the real worker: events name no GHL ids, only a
@@ -271,6 +271,19 @@ describe('when the lookup fails', () => {
     });
     expect(await callLines(h)).toEqual(['GET /contacts/search/duplicate']);
     expect(await stateOf(h, 'task-target')).toBe(false);
+  });
+
+  it("When GHL's answer to a lookup reports the location's limits, then the budget takes them (the lookups spend the same budget as the PUT)", async () => {
+    const h = await harness();
+    await h.sandbox.control.seed({
+      locations: [{ id: LOC_A, tokens: [TOKEN_A], rateLimit: { burstLimit: 37, burstIntervalMs: 4_000 } }],
+    });
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: 'nobody@example.com' }));
+
+    expect(await h.failed(job)).toContain('NO_MATCH');
+    expect(await callLines(h)).toEqual(['GET /contacts/search/duplicate']);
+    const state = await h.producer.redis.hgetall(`${h.prefix}:ghl-budget:${LOC_A}:state`);
+    expect(state).toMatchObject({ max: '37', interval: '4000' });
   });
 
   it("When none of the contact's tasks references the ticket, then NO_MATCH names the contact and both routes", async () => {
