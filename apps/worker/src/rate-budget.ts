@@ -47,6 +47,8 @@ export interface RateBudget {
     status: number | undefined,
     /** The holder whose request this answered: its entry in the log is re-stamped with the answer's time. */
     holder?: string,
+    /** How long the call took, send to answer, as the caller measured it: waiters' turns are estimated from it. */
+    callMs?: number,
   ): Promise<void>;
   /** Holds every worker back from this location for `ms` (extend-only). */
   holdBack(locationId: string, ms: number): Promise<void>;
@@ -95,7 +97,7 @@ export const SHORT_WAIT_MS = 500;
 /** After a daily hold, the probe has this long to come back before another request may probe. */
 export const DAILY_PROBE_MS = 30_000;
 
-// KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe, lag),
+// KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe, lag, callMs, waiterSeq),
 // inflight (ZSET holder → expiry ms), waiters (ZSET holder → arrival order). ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no
 // reservation), probeMs, inflightCap (0 = none), inflightTtlMs, busyRecheckMs.
 // Returns {1, 0} go · {0, waitMs, reserved(0|1), busy(0|1)}.
@@ -118,10 +120,11 @@ if cap > 0 then
     end
     redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[7]) * 4)
     -- The estimate errs long (twice the turn): the wake is what brings a waiter back, the estimate
-    -- only covers a lost one. Until an answer has told how long calls take, a recheck interval is used.
+    -- only covers a lost one. Until an answer has told how long calls take (callMs, measured by the
+    -- worker around the call), a recheck interval is used.
     local position = redis.call('ZRANK', KEYS[4], ARGV[4])
-    local lag = redis.call('HGET', KEYS[2], 'lag')
-    local took = lag and math.max(10, tonumber(lag)) or tonumber(ARGV[8])
+    local callMs = redis.call('HGET', KEYS[2], 'callMs')
+    local took = callMs and math.max(10, tonumber(callMs)) or tonumber(ARGV[8])
     local turn = 2 * math.ceil((position + 1) / cap) * took
     return {0, math.min(tonumber(ARGV[7]), turn), 0, 1}
   end
@@ -207,7 +210,7 @@ return {0, slot - now, 1}
 `;
 
 // KEYS: log, state. ARGV: max|'' , interval|'', remaining|'', dailyRemaining|'', status|'', holdMs (daily),
-// holder|'', marginRatio.
+// holder|'', marginRatio, callMs|''.
 // A 429's own wait is the failure policy's (Retry-After, else the interval): it holds the location
 // through holdBack, not here.
 const OBSERVE = `
@@ -228,6 +231,11 @@ if ARGV[7] ~= '' then
     slack = sample
     redis.call('HSET', KEYS[2], 'lag', math.max(sample, math.floor(lag * 0.9)))
   end
+end
+if ARGV[9] ~= '' then
+  -- How long the location's calls take, high-water with a slow decay (the waiters' turns).
+  local callMs = tonumber(redis.call('HGET', KEYS[2], 'callMs') or '0')
+  redis.call('HSET', KEYS[2], 'callMs', math.max(tonumber(ARGV[9]), math.floor(callMs * 0.9)))
 end
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[2], 'max', ARGV[1]) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], 'interval', ARGV[2]) end
@@ -310,6 +318,7 @@ interface BudgetCommands {
     dailyHoldMs: string,
     holder: string,
     marginRatio: string,
+    callMs: string,
   ): Promise<number>;
   closeloopBudgetHold(state: string, ms: string): Promise<number>;
   closeloopBudgetRelease(
@@ -373,7 +382,7 @@ export function createRateBudget(
       );
       return next ?? undefined;
     },
-    async observe(locationId, rateLimit, status, holder = '') {
+    async observe(locationId, rateLimit, status, holder = '', callMs) {
       await commands.closeloopBudgetObserve(
         logKey(locationId),
         stateKey(locationId),
@@ -385,6 +394,7 @@ export function createRateBudget(
         String(dailyHoldMs(Date.now())),
         holder,
         String(SLOT_MARGIN_RATIO),
+        callMs === undefined ? '' : String(Math.max(0, Math.round(callMs))),
       );
     },
     async holdBack(locationId, ms) {

@@ -114,13 +114,19 @@ export function createTaskProcessor(deps: ProcessorDeps): TaskProcessor {
         stopped = budget;
       } else {
         let response: GhlResponse<Task>;
+        let callMs: number | undefined;
         try {
-          response = await call(target, deps);
-          await observe(target.locationId, response.rateLimit, response.status, run.jobId, deps);
+          const sentAt = Date.now();
+          try {
+            response = await call(target, deps);
+          } finally {
+            callMs = Date.now() - sentAt;
+          }
+          await observe(target.locationId, response.rateLimit, response.status, run.jobId, callMs, deps);
         } catch (error) {
           await releaseInflight(target.locationId, run.jobId, deps);
           if (error instanceof GhlError)
-            await observe(target.locationId, error.rateLimit, error.status, run.jobId, deps);
+            await observe(target.locationId, error.rateLimit, error.status, run.jobId, callMs, deps);
           // GHL may still apply a PUT whose outcome we did not learn: fence the task (task-order-guard.ts).
           if (isAmbiguous(error)) fenceMs = deps.config.ambiguousHoldMs;
           // A cached match whose task is gone: the next run (a replay) looks again.
@@ -307,10 +313,11 @@ async function observe(
   rateLimit: GhlResponse<Task>['rateLimit'],
   status: number | undefined,
   jobId: string,
+  callMs: number | undefined,
   deps: ProcessorDeps,
 ): Promise<void> {
   try {
-    await deps.budget.observe(locationId, rateLimit, status, `${jobId}:put`);
+    await deps.budget.observe(locationId, rateLimit, status, `${jobId}:put`, callMs);
   } catch (error) {
     deps.logger.warn({ err: error, locationId }, 'could not record GHL rate-limit headers');
   }

@@ -1,7 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { GhlClient } from '@closeloop/ghl';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, type DeadLetter } from '@closeloop/queue';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WorkerConfig } from './config.js';
@@ -240,27 +239,34 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
 
 /**
  * A job handed a call-in-flight place (rate-budget.ts release) waits as a delayed job: it is promoted
- * now. It may still be active for a moment, on its way to delayed, so it is looked at a few times.
- * False when the job is gone or finished, so the place goes to the next waiter.
+ * now. It may still be active, on its way to delayed (on a loaded machine for a while), so while it is
+ * active it is looked at again in the background, every 25 ms for up to 2 s, without holding up the
+ * job that released the place. False when the job is gone or finished, so the place goes to the next
+ * waiter.
  */
 async function wakeWaiter(worker: Worker, jobId: string): Promise<boolean> {
-  for (let look = 0; look < 5; look += 1) {
+  const look = async (): Promise<'woken' | 'gone' | 'active'> => {
     const job = await Job.fromId(worker, jobId);
-    if (!job) return false;
+    if (!job) return 'gone';
     const state = await job.getState();
+    if (state === 'completed' || state === 'failed' || state === 'unknown') return 'gone';
+    if (state === 'active') return 'active';
     if (state === 'delayed') {
       try {
         await job.promote();
-        return true;
       } catch {
-        // Promoted or moved meanwhile: look again.
+        return 'active'; // moved meanwhile: looked at again
       }
-    } else if (state === 'completed' || state === 'failed' || state === 'unknown') {
-      return false;
-    } else if (state !== 'active') {
-      return true; // waiting or prioritized: it is on its way to a worker with its place
     }
-    await delay(20);
-  }
-  return true; // still active: it keeps its place and comes back at its estimated turn
+    return 'woken'; // promoted, or already waiting with its place
+  };
+  const first = await look();
+  if (first !== 'active') return first === 'woken';
+  void (async () => {
+    for (let tries = 0; tries < 80 && !worker.closing; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 25).unref());
+      if ((await look()) !== 'active') return;
+    }
+  })().catch(() => undefined); // best effort: the job also comes back at its estimated turn
+  return true;
 }

@@ -345,14 +345,21 @@ describe('when the lookup fails', () => {
 
 describe('the cost of a lookup', () => {
   it('When the location budget allows one request per second, then each lookup call waits for its own window and the job is delayed, not failed', async () => {
-    const { h, job } = await enqueueAfterSeeding(
-      [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }],
-      ticketEvent('ZD-4711', { email: EMAIL_A }),
-      { env: { RATE_LIMIT_PER_INTERVAL: '1', RATE_LIMIT_INTERVAL_MS: '1000' } },
-    );
+    // GHL says so too (its headers win over the configured figures, and the lookups read them).
+    const h = await harness({ env: { RATE_LIMIT_PER_INTERVAL: '1', RATE_LIMIT_INTERVAL_MS: '1000' } });
+    await h.sandbox.control.seed({
+      locations: [{ id: LOC_A, tokens: [TOKEN_A], rateLimit: { burstLimit: 1, burstIntervalMs: 1_000 } }],
+    });
+    await seedTasks(h, [{ id: 'task-target', contactId: CONTACT_A, title: 'Call back (ZD-4711)' }]);
+    const job = await h.enqueue(ticketEvent('ZD-4711', { email: EMAIL_A }));
 
     expect(await h.finished(job, 30_000)).toEqual({ taskId: 'task-target', completed: true, status: 200 });
     const calls = await h.sandbox.control.calls();
+    expect(calls.map((call) => `${call.status} ${call.method} ${call.path}`)).toEqual(
+      [...LOOKUP_BY_EMAIL, `PUT /contacts/${CONTACT_A}/tasks/task-target/completed`].map(
+        (line) => `200 ${line}`,
+      ),
+    );
     expect(calls.map((call) => `${call.method} ${call.path}`)).toEqual([
       ...LOOKUP_BY_EMAIL,
       `PUT /contacts/${CONTACT_A}/tasks/task-target/completed`,
