@@ -3,7 +3,13 @@
  * `pnpm start:worker` runs them, and the arithmetic of their figures.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { SandboxControl, createSandboxApp, type RateWindow, type SandboxState } from '@closeloop/ghl-sandbox';
+import { createTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
+import { startRedisServer, type LocalRedis } from '@closeloop/test-support';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -81,4 +87,88 @@ export function round(value: number, digits = 1): number {
 
 export function ms(value: number): string {
   return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`;
+}
+
+/**
+ * What a worker benchmark runs against: Redis (REDIS_URL with a fresh prefix, else its own
+ * redis-server), a GHL sandbox in this process (its state, the call log, is then at hand), the
+ * producer the receiver uses, and the worker processes started with `startWorkers`.
+ */
+export interface BenchWorld {
+  readonly redisUrl: string;
+  readonly ownRedis: boolean;
+  readonly prefix: string;
+  readonly sandboxUrl: string;
+  readonly state: SandboxState;
+  readonly control: SandboxControl;
+  readonly producer: TaskUpdateProducer;
+  /** Starts `count` worker processes configured for this world plus `env`, and waits until they run. */
+  startWorkers(count: number, env: Record<string, string>): Promise<Record<string, string>>;
+  /** The workers' warnings, errors and crash lines (the first 20 of each). */
+  problems(): string[];
+  close(): Promise<void>;
+}
+
+export async function openBenchWorld(options: {
+  name: string;
+  burstLimit: number;
+  burstIntervalMs: number;
+  rateWindow: RateWindow;
+}): Promise<BenchWorld> {
+  const ownRedis: LocalRedis | undefined = process.env.REDIS_URL ? undefined : await startRedisServer();
+  const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? '';
+  const prefix = `bench-${options.name}-${randomUUID().slice(0, 8)}`;
+  const { app, state } = createSandboxApp({
+    burstLimit: options.burstLimit,
+    burstIntervalMs: options.burstIntervalMs,
+    rateWindow: options.rateWindow,
+  });
+  const server = createServer(app);
+  server.keepAliveTimeout = 60_000; // as startSandbox: no reset on a reused idle socket
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const sandboxUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const producer = await createTaskUpdateProducer({ redisUrl, prefix });
+  const workers: WorkerProcess[] = [];
+  return {
+    redisUrl,
+    ownRedis: ownRedis !== undefined,
+    prefix,
+    sandboxUrl,
+    state,
+    control: new SandboxControl(sandboxUrl),
+    producer,
+    async startWorkers(count, env) {
+      const full: Record<string, string> = {
+        REDIS_URL: redisUrl,
+        QUEUE_PREFIX: prefix,
+        GHL_BASE_URL: sandboxUrl,
+        RATE_LIMIT_PER_INTERVAL: String(options.burstLimit),
+        RATE_LIMIT_INTERVAL_MS: String(options.burstIntervalMs),
+        METRICS_PORT: '0',
+        METRICS_HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        ...(process.env.LOCATION_CONCURRENCY && { LOCATION_CONCURRENCY: process.env.LOCATION_CONCURRENCY }),
+        ...env,
+      };
+      const started = Array.from({ length: count }, () => startWorker(full));
+      workers.push(...started);
+      await workersStarted(started);
+      return full;
+    },
+    problems: () => workers.flatMap((worker) => worker.problems()),
+    async close() {
+      await stopWorkers(workers);
+      if (!ownRedis) {
+        const keys = await producer.redis.keys(`${prefix}:*`);
+        for (let k = 0; k < keys.length; k += 1000) await producer.redis.unlink(...keys.slice(k, k + 1000));
+      }
+      await producer.close();
+      state.cancelDelays();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      if (ownRedis) await ownRedis.dispose();
+    },
+  };
 }

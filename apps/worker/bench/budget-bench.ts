@@ -34,22 +34,10 @@
  *
  * Load stays on 127.0.0.1, bounded by the job count and a deadline (--timeout-s, default 300).
  */
-import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { SandboxControl, createSandboxApp } from '@closeloop/ghl-sandbox';
-import { createTaskUpdateProducer, enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
-import { startRedisServer, waitFor, type LocalRedis } from '@closeloop/test-support';
-import {
-  ms,
-  quantile,
-  round,
-  startWorker,
-  stopWorkers,
-  workersStarted,
-  type WorkerProcess,
-} from './bench-support.js';
+import { enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
+import { waitFor } from '@closeloop/test-support';
+import { ms, quantile, round, openBenchWorld } from './bench-support.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -121,22 +109,13 @@ function quietestMoment(times: number[]): number {
   return best.at;
 }
 
-const ownRedis: LocalRedis | undefined = process.env.REDIS_URL ? undefined : await startRedisServer();
-const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? '';
-const prefix = `bench-budget-${randomUUID().slice(0, 8)}`;
-// The sandbox's app on a server of our own: its state (the call log) is then at hand in this process.
-const { app, state } = createSandboxApp({
+const world = await openBenchWorld({
+  name: 'budget',
   burstLimit: LIMIT,
   burstIntervalMs: INTERVAL_MS,
   rateWindow: WINDOW,
 });
-const server = createServer(app);
-server.keepAliveTimeout = 60_000; // as startSandbox: no reset on a reused idle socket
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const sandboxUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-const control = new SandboxControl(sandboxUrl);
-const producer = await createTaskUpdateProducer({ redisUrl, prefix });
-const workers: WorkerProcess[] = [];
+const { state, control, producer } = world;
 
 // The sandbox's call log, drained synchronously (list + clear in one turn of this event loop).
 const puts: Array<{ at: number; status: number; location: string }> = [];
@@ -158,21 +137,10 @@ try {
     ),
   });
 
-  const env: Record<string, string> = {
-    REDIS_URL: redisUrl,
-    QUEUE_PREFIX: prefix,
-    GHL_BASE_URL: sandboxUrl,
+  const env = await world.startWorkers(WORKERS, {
     GHL_LOCATION_TOKENS: locations.map((i) => `${locationId(i)}=${tokenOf(i)}`).join(' '),
     WORKER_CONCURRENCY: String(CONCURRENCY),
-    RATE_LIMIT_PER_INTERVAL: String(LIMIT),
-    RATE_LIMIT_INTERVAL_MS: String(INTERVAL_MS),
-    METRICS_PORT: '0',
-    METRICS_HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    ...(process.env.LOCATION_CONCURRENCY && { LOCATION_CONCURRENCY: process.env.LOCATION_CONCURRENCY }),
-  };
-  for (let w = 0; w < WORKERS; w += 1) workers.push(startWorker(env));
-  await workersStarted(workers);
+  });
 
   await producer.queue.pause();
   const order = shuffled(locations.flatMap((i) => Array.from({ length: JOBS }, (_, j) => [i, j] as const)));
@@ -198,7 +166,7 @@ try {
     `${LOCATIONS} locations × ${JOBS} jobs, ${LIMIT} per ${INTERVAL_MS / 1000} s each (${WINDOW} window), ` +
       `${WORKERS} worker processes × concurrency ${CONCURRENCY}` +
       `${env.LOCATION_CONCURRENCY ? `, LOCATION_CONCURRENCY ${env.LOCATION_CONCURRENCY}` : ''}, ` +
-      `Redis ${ownRedis ? 'own redis-server' : 'REDIS_URL'}; enqueued in ${enqueueMs} ms`,
+      `Redis ${world.ownRedis ? 'own redis-server' : 'REDIS_URL'}; enqueued in ${enqueueMs} ms`,
   );
   await waitFor(
     async () => {
@@ -281,7 +249,7 @@ try {
   const firstWindow = LOCATIONS * Math.min(LIMIT, JOBS);
   const idealActivationsPerCall = (firstWindow + 2 * (total - firstWindow)) / total;
 
-  const problems = workers.flatMap((worker) => worker.problems());
+  const problems = world.problems();
   const figures = {
     bench: 'budget',
     window: WINDOW,
@@ -386,16 +354,5 @@ try {
   }
 } finally {
   clearInterval(drainTimer);
-  await stopWorkers(workers);
-  if (!ownRedis) {
-    const keys = await producer.redis.keys(`${prefix}:*`);
-    for (let k = 0; k < keys.length; k += 1000) await producer.redis.unlink(...keys.slice(k, k + 1000));
-  }
-  await producer.close();
-  state.cancelDelays();
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-  if (ownRedis) await ownRedis.dispose();
+  await world.close();
 }

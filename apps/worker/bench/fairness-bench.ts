@@ -3,10 +3,10 @@
  * with worker processes as `pnpm start:worker` runs them:
  *
  * - **backlog**: location A gets a backlog of `--backlog` jobs (default 10,000) at GHL's 100 per 10 s;
- * - **slow**: GHL answers location A's calls after `--slow-ms` (default 8,000) and A has `--slow-jobs`
+ * - **slow**: GHL answers location C's calls after `--slow-ms` (default 8,000) and C has `--slow-jobs`
  *   (default 1,000) jobs waiting.
  *
- * In each case, once A's trouble is under way (its backlog enqueued, or its first calls held), one job
+ * In each case, once the trouble is under way (its backlog enqueued, or its first calls held), one job
  * for location B is enqueued every second, `--probes` times (default 5). The figure is each probe's
  * time from its enqueue (BullMQ's timestamp) to its PUT in the sandbox's call log, beside the same
  * probes' time in an unloaded run of the same workers first (the baseline). The target is 2 s.
@@ -20,22 +20,10 @@
  *
  * Load stays on 127.0.0.1, bounded by the job counts and a deadline per step.
  */
-import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { SandboxControl, createSandboxApp } from '@closeloop/ghl-sandbox';
-import { createTaskUpdateProducer, enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
-import { startRedisServer, waitFor, type LocalRedis } from '@closeloop/test-support';
-import {
-  ms,
-  quantile,
-  round,
-  startWorker,
-  stopWorkers,
-  workersStarted,
-  type WorkerProcess,
-} from './bench-support.js';
+import { enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
+import { waitFor } from '@closeloop/test-support';
+import { ms, quantile, round, openBenchWorld } from './bench-support.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -69,32 +57,27 @@ const INTERVAL_MS = 10_000;
 const TARGET_MS = 2_000;
 
 const LOC_A = 'fairLocA';
+const LOC_C = 'fairLocC';
 const LOC_B = 'fairLocB';
-const TOKENS = { [LOC_A]: 'pit-fair-a', [LOC_B]: 'pit-fair-b' };
-const CONTACTS = { [LOC_A]: 'fairContactA', [LOC_B]: 'fairContactB' };
+const TOKENS = { [LOC_A]: 'pit-fair-a', [LOC_B]: 'pit-fair-b', [LOC_C]: 'pit-fair-c' };
+const CONTACTS = { [LOC_A]: 'fairContactA', [LOC_B]: 'fairContactB', [LOC_C]: 'fairContactC' };
 
-const ownRedis: LocalRedis | undefined = process.env.REDIS_URL ? undefined : await startRedisServer();
-const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? '';
-const prefix = `bench-fair-${randomUUID().slice(0, 8)}`;
-const { app, state } = createSandboxApp({
+const world = await openBenchWorld({
+  name: 'fair',
   burstLimit: LIMIT,
   burstIntervalMs: INTERVAL_MS,
   rateWindow: 'sliding',
 });
-const server = createServer(app);
-server.keepAliveTimeout = 60_000;
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const sandboxUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-const control = new SandboxControl(sandboxUrl);
-const producer = await createTaskUpdateProducer({ redisUrl, prefix });
-const workers: WorkerProcess[] = [];
+const { state, control, producer } = world;
 
 // B's PUTs by task id, drained from the sandbox's call log (A's calls are counted, not kept).
 const putAtByTask = new Map<string, number>();
 let putsA = 0;
+let putsC = 0;
 const drainCalls = (): void => {
   for (const call of state.calls.list({ method: 'PUT' })) {
     if (call.tokenLocationId === LOC_A) putsA += 1;
+    if (call.tokenLocationId === LOC_C) putsC += 1;
     const task = /\/tasks\/([^/]+)\/completed/.exec(call.path)?.[1];
     if (task && call.tokenLocationId === LOC_B) putAtByTask.set(task, Date.parse(call.at));
   }
@@ -159,37 +142,33 @@ const summary = (latencies: number[]): string =>
   `p50 ${ms(quantile(latencies, 0.5))}, max ${ms(Math.max(...latencies))}`;
 
 try {
-  const aTasks = Array.from({ length: Math.max(BACKLOG, SLOW_JOBS) }, (_, j) => `fairTaskA-${j}`);
+  const aTasks = Array.from({ length: BACKLOG }, (_, j) => `fairTaskA-${j}`);
+  const cTasks = Array.from({ length: SLOW_JOBS }, (_, j) => `fairTaskC-${j}`);
   const bTasks = ['unloaded', 'backlog', 'slow'].flatMap((r) =>
     Array.from({ length: PROBES }, (_, p) => `fairTaskB-${r}-${p}`),
   );
   await control.seed({
-    locations: [LOC_A, LOC_B].map((id) => ({ id, tokens: [TOKENS[id as keyof typeof TOKENS]] })),
-    contacts: [LOC_A, LOC_B].map((id) => ({ id: CONTACTS[id as keyof typeof CONTACTS], locationId: id })),
+    locations: [LOC_A, LOC_B, LOC_C].map((id) => ({ id, tokens: [TOKENS[id as keyof typeof TOKENS]] })),
+    contacts: [LOC_A, LOC_B, LOC_C].map((id) => ({
+      id: CONTACTS[id as keyof typeof CONTACTS],
+      locationId: id,
+    })),
     tasks: [
       ...aTasks.map((id) => ({ id, contactId: CONTACTS[LOC_A], title: 'bench' })),
+      ...cTasks.map((id) => ({ id, contactId: CONTACTS[LOC_C], title: 'bench' })),
       ...bTasks.map((id) => ({ id, contactId: CONTACTS[LOC_B], title: 'bench' })),
     ],
   });
-  const env: Record<string, string> = {
-    REDIS_URL: redisUrl,
-    QUEUE_PREFIX: prefix,
-    GHL_BASE_URL: sandboxUrl,
-    GHL_LOCATION_TOKENS: `${LOC_A}=${TOKENS[LOC_A]} ${LOC_B}=${TOKENS[LOC_B]}`,
+  const env = await world.startWorkers(WORKERS, {
+    GHL_LOCATION_TOKENS: [LOC_A, LOC_B, LOC_C]
+      .map((id) => `${id}=${TOKENS[id as keyof typeof TOKENS]}`)
+      .join(' '),
     WORKER_CONCURRENCY: String(CONCURRENCY),
-    RATE_LIMIT_PER_INTERVAL: String(LIMIT),
-    RATE_LIMIT_INTERVAL_MS: String(INTERVAL_MS),
-    METRICS_PORT: '0',
-    METRICS_HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    ...(process.env.LOCATION_CONCURRENCY && { LOCATION_CONCURRENCY: process.env.LOCATION_CONCURRENCY }),
-  };
-  for (let w = 0; w < WORKERS; w += 1) workers.push(startWorker(env));
-  await workersStarted(workers);
+  });
   console.log(
     `${WORKERS} worker processes × concurrency ${CONCURRENCY}, ${LIMIT} per ${INTERVAL_MS / 1000} s per location ` +
       `(sliding window), LOCATION_CONCURRENCY ${env.LOCATION_CONCURRENCY ?? 'worker default'}, ` +
-      `Redis ${ownRedis ? 'own redis-server' : 'REDIS_URL'}`,
+      `Redis ${world.ownRedis ? 'own redis-server' : 'REDIS_URL'}`,
   );
 
   const unloaded = await probeB('unloaded');
@@ -210,24 +189,21 @@ try {
   }
   const putsABacklog = putsA;
   await producer.queue.obliterate({ force: true });
-  // A's budget log still holds the slots its obliterated jobs reserved: cleared so the slow case starts even.
-  const budgetKeys = await producer.redis.keys(`${prefix}:ghl-budget:${LOC_A}:*`);
-  if (budgetKeys.length > 0) await producer.redis.unlink(...budgetKeys);
 
-  // Slow: every call of A is answered after SLOW_MS; A's jobs enqueued, its first calls held.
-  await control.injectFault({ taskId: 'fairTaskA-', latencyMs: SLOW_MS, ratio: 1 });
-  putsA = 0;
+  // Slow: every call of C is answered after SLOW_MS; C's jobs enqueued, its first calls held. (A's
+  // backlog is gone with the queue; its reserved slots stay in A's log, which C does not share.)
+  await control.injectFault({ taskId: 'fairTaskC-', latencyMs: SLOW_MS, ratio: 1 });
   const slowStart = Date.now();
-  const slowJobs = await enqueue(LOC_A, aTasks.slice(0, SLOW_JOBS));
+  const slowJobs = await enqueue(LOC_C, cTasks);
   // Held calls are logged when answered; A's trouble is under way once its calls fill their places.
   await waitFor(async () => (await producer.queue.getActiveCount()) >= 5, {
     timeoutMs: 30_000,
     intervalMs: 100,
-    description: "A's first slow calls",
+    description: "C's first slow calls",
   });
   const slow = await probeB('slow');
   const activeDuringSlow = await producer.queue.getActiveCount();
-  // Two rounds of A's slow calls, then its churn: activations of A's jobs over A's answered calls.
+  // Two rounds of C's slow calls, then its churn: activations of C's jobs over C's calls.
   await new Promise((resolve) =>
     setTimeout(resolve, Math.max(0, slowStart + 2 * SLOW_MS + 1_000 - Date.now())),
   );
@@ -236,7 +212,7 @@ try {
   let slowActivations = 0;
   for (const jobId of slowJobs.values())
     slowActivations += (await producer.queue.getJob(jobId))?.attemptsStarted ?? 0;
-  const slowCallsA = putsA + (await producer.queue.getActiveCount());
+  const slowCallsC = putsC + (await producer.queue.getActiveCount());
 
   const figures = {
     bench: 'fairness',
@@ -257,14 +233,14 @@ try {
     slowProbeMs: slow,
     activeJobsDuringSlow: activeDuringSlow,
     slowRunMs,
-    slowGhlCallsA: slowCallsA,
-    slowActivationsA: slowActivations,
+    slowGhlCallsC: slowCallsC,
+    slowActivationsC: slowActivations,
   };
   const rows: Array<[string, string, string, string]> = [
     ['case', 'B: enqueue → GHL', 'baseline (unloaded, same run)', 'target'],
     [`A has a backlog of ${BACKLOG}`, summary(backlog), summary(unloaded), `≤ ${ms(TARGET_MS)}`],
     [
-      `A answers in ${ms(SLOW_MS)} (${SLOW_JOBS} jobs)`,
+      `C answers in ${ms(SLOW_MS)} (${SLOW_JOBS} jobs)`,
       summary(slow),
       summary(unloaded),
       `≤ ${ms(TARGET_MS)}`,
@@ -277,24 +253,13 @@ try {
       `${activationsA} activations for ${putsABacklog} GHL calls; at most ${maxPerJob} activations per job`,
   );
   console.log(
-    `slow churn: in the ${ms(slowRunMs)} run, ${slowActivations} activations of A's jobs for ${slowCallsA} ` +
+    `slow churn: in the ${ms(slowRunMs)} run, ${slowActivations} activations of C's jobs for ${slowCallsC} ` +
       `GHL calls (answered or in flight)`,
   );
-  const problems = workers.flatMap((worker) => worker.problems());
+  const problems = world.problems();
   if (problems.length > 0) console.log(`worker warnings (first ${problems.length}):\n${problems.join('\n')}`);
   console.log(JSON.stringify(figures));
 } finally {
   clearInterval(drainTimer);
-  await stopWorkers(workers);
-  if (!ownRedis) {
-    const keys = await producer.redis.keys(`${prefix}:*`);
-    for (let k = 0; k < keys.length; k += 1000) await producer.redis.unlink(...keys.slice(k, k + 1000));
-  }
-  await producer.close();
-  state.cancelDelays();
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-  if (ownRedis) await ownRedis.dispose();
+  await world.close();
 }

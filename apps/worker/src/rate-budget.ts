@@ -40,6 +40,8 @@ export interface RateBudget {
    * caller to wake that job (it would otherwise come back only after its estimated turn).
    */
   release(locationId: string, holder: string): Promise<string | undefined>;
+  /** Whether the holder has a place among the location's calls in flight (handed over by a release). */
+  holdsPlace(locationId: string, holder: string): Promise<boolean>;
   /** What GHL said on an answer: corrects the location's limits and its log (see above). */
   observe(
     locationId: string,
@@ -75,11 +77,11 @@ export interface RateBudgetOptions {
   inflightTtlMs?: number;
 }
 
-/**
- * A job that finds its location's calls-in-flight cap full, before any answer has told how long the
- * location's calls take, comes back after this long per turn, unless a release wakes it first.
- */
-export const BUSY_RECHECK_MS = 1_000;
+/** The shortest turn a waiter for a call-in-flight place is told to expect (see TAKE). */
+export const MIN_TURN_MS = 10;
+
+/** A waiter's turn before any of the location's calls has been answered (see TAKE). */
+export const FIRST_TURN_MS = 1_000;
 
 /**
  * Added to every slot: GHL sees a request a little after we send it, and by network jitter two
@@ -99,49 +101,74 @@ export const DAILY_PROBE_MS = 30_000;
 
 // KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe, lag, callMs, waiterSeq),
 // inflight (ZSET holder → expiry ms), waiters (ZSET holder → arrival order). ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no
-// reservation), probeMs, inflightCap (0 = none), inflightTtlMs, busyRecheckMs.
+// reservation), probeMs, inflightCap (0 = none), inflightTtlMs, minTurnMs, firstTurnMs.
 // Returns {1, 0} go · {0, waitMs, reserved(0|1), busy(0|1)}.
 const TAKE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local holder = ARGV[4]
 -- Only holders (the PUT) take a place in flight: a lookup has no release, so it is not capped.
-local cap = ARGV[4] ~= '' and tonumber(ARGV[6]) or 0
-if cap > 0 then
-  -- The location's calls in flight (LOCATION_CONCURRENCY): a slow location cannot take every slot.
-  -- Entries expire on their own, so a crashed worker's calls free their places.
+local cap = holder ~= '' and tonumber(ARGV[6]) or 0
+local ttl = tonumber(ARGV[7])
+
+-- The location's calls in flight (LOCATION_CONCURRENCY), so a slow location cannot take every
+-- worker's slot. Only a request that could go now asks for a place: one that must wait for a slot
+-- reserves it, and asks when it claims it. Entries expire, so a crashed worker's calls free their places.
+local function placeFree()
+  if cap == 0 then return true end
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  if redis.call('ZCARD', KEYS[3]) >= cap and not redis.call('ZSCORE', KEYS[3], ARGV[4]) then
-    -- Full: the job queues as a waiter (first come, first served). A release hands its place to
-    -- the first waiter and wakes it (release below), so waiters are not activated again and again;
-    -- each also comes back on its own after about the time its turn should take (its position over
-    -- the cap, times how long this location's calls have been taking), in case a wake is lost.
-    if not redis.call('ZSCORE', KEYS[4], ARGV[4]) then
-      redis.call('ZADD', KEYS[4], redis.call('HINCRBY', KEYS[2], 'waiterSeq', 1), ARGV[4])
-    end
-    redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[7]) * 4)
-    -- The estimate errs long (twice the turn): the wake is what brings a waiter back, the estimate
-    -- only covers a lost one. Until an answer has told how long calls take (callMs, measured by the
-    -- worker around the call), a recheck interval is used.
-    local position = redis.call('ZRANK', KEYS[4], ARGV[4])
-    local callMs = redis.call('HGET', KEYS[2], 'callMs')
-    local took = callMs and math.max(10, tonumber(callMs)) or tonumber(ARGV[8])
-    local turn = 2 * math.ceil((position + 1) / cap) * took
-    return {0, math.min(tonumber(ARGV[7]), turn), 0, 1}
+  return redis.call('ZSCORE', KEYS[3], holder) or redis.call('ZCARD', KEYS[3]) < cap
+end
+
+-- No place: the job queues as a waiter (first come, first served). A release hands its place to the
+-- first waiter and wakes it (RELEASE), so waiters are not activated again and again. Each also comes
+-- back on its own after twice its estimated turn, in case a wake is lost: its position over the cap,
+-- times how long a turn takes (the location's calls, measured by the worker around each call, or
+-- the oldest call in flight so far, whichever is longer; FIRST_TURN_MS before any answer).
+local function waitForPlace()
+  if not redis.call('ZSCORE', KEYS[4], holder) then
+    redis.call('ZADD', KEYS[4], redis.call('HINCRBY', KEYS[2], 'waiterSeq', 1), holder)
   end
-  redis.call('ZREM', KEYS[4], ARGV[4])
+  redis.call('PEXPIRE', KEYS[4], ttl * 4)
+  local position = redis.call('ZRANK', KEYS[4], holder)
+  local callMs = redis.call('HGET', KEYS[2], 'callMs')
+  local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  local running = oldest[2] and (now - (tonumber(oldest[2]) - ttl)) or 0
+  local took = math.max(callMs and tonumber(callMs) or tonumber(ARGV[9]), tonumber(ARGV[8]), running)
+  return {0, math.min(ttl, 2 * math.ceil((position + 1) / cap) * took), 0, 1}
 end
-local function inflight(at)
-  local member = ARGV[4] ~= '' and ARGV[4] or ('anon@' .. at .. '#' .. redis.call('ZCARD', KEYS[3]))
-  redis.call('ZADD', KEYS[3], at + tonumber(ARGV[7]), member)
-  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[7]) * 2)
-end
+
 local max = tonumber(redis.call('HGET', KEYS[2], 'max') or ARGV[1])
 local interval = tonumber(redis.call('HGET', KEYS[2], 'interval') or ARGV[2])
--- The margin: a share of the interval, plus how late this location's answers have been coming back
--- after their slots (observe keeps that lag), since GHL counts a request some time after its slot.
-local margin = math.ceil(interval * tonumber(ARGV[3])) + tonumber(redis.call('HGET', KEYS[2], 'lag') or '0')
-local holder = ARGV[4]
+-- The margin: a share of the interval, for the time between a request's slot and GHL counting it
+-- while it is in flight. Once answered, its entry carries the answer's time (OBSERVE), which is never
+-- earlier than GHL's count, so nothing more is added for the time calls take.
+local margin = math.ceil(interval * tonumber(ARGV[3]))
 local holdUntil = tonumber(redis.call('HGET', KEYS[2], 'holdUntil') or '0')
+
+-- Sends now: the log records the request, and a holder takes its place in flight.
+local function go(member)
+  redis.call('ZADD', KEYS[1], now, member)
+  redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
+  if cap > 0 then
+    redis.call('ZADD', KEYS[3], now + ttl, holder)
+    redis.call('PEXPIRE', KEYS[3], ttl * 2)
+    redis.call('ZREM', KEYS[4], holder)
+  end
+  return {1, 0}
+end
+
+-- Waits for a slot: not a call in flight, so a place handed over by a release is given back.
+local function reserve(at)
+  if cap > 0 then
+    redis.call('ZREM', KEYS[3], holder)
+    -- No longer a waiter for a place either: a release must not wake it before its slot.
+    redis.call('ZREM', KEYS[4], holder)
+  end
+  redis.call('ZADD', KEYS[1], at, holder)
+  redis.call('PEXPIRE', KEYS[1], at - now + interval * 2 + margin)
+  return {0, at - now, 1}
+end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - interval - margin)
 
@@ -156,35 +183,29 @@ if holder ~= '' then
       -- now, answers included (observe re-stamps each sent request with its answer's time).
       local inWindow = redis.call('ZCOUNT', KEYS[1], '(' .. (now - interval - margin), now)
       if inWindow < max then
-        redis.call('ZADD', KEYS[1], now, holder .. '!sent')
-        redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
-        if cap > 0 then inflight(now) end
-        return {1, 0}
+        if placeFree() then return go(holder .. '!sent') end
+        -- The slot is its own; only a place in flight is missing: it keeps the slot and waits for one.
+        redis.call('ZADD', KEYS[1], reserved, holder)
+        return waitForPlace()
       end
       -- The window filled up meanwhile: wait, keeping this place, until enough of it has passed.
       local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - interval - margin), now, 'WITHSCORES', 'LIMIT', inWindow - max, 1)
-      local at = math.max(now + 1, tonumber(first[2]) + interval + margin)
-      redis.call('ZADD', KEYS[1], at, holder)
-      if cap > 0 then redis.call('ZREM', KEYS[3], holder) end
-      return {0, at - now, 1}
+      return reserve(math.max(now + 1, tonumber(first[2]) + interval + margin))
     elseif holdUntil <= now then
-      redis.call('ZADD', KEYS[1], reserved, holder)
-      if cap > 0 then redis.call('ZREM', KEYS[3], holder) end
-      return {0, reserved - now, 1}
+      return reserve(reserved)
     end
-    -- A hold came after the reservation, or the window is full: give the slot up and queue again.
+    -- A hold came after the reservation: give the slot up and queue again.
   end
 end
 
 if redis.call('HGET', KEYS[2], 'dailyHold') == '1' and holdUntil <= now then
+  if not placeFree() then return waitForPlace() end
   -- The day may have reset: this request probes alone; the others wait for its answer.
-  holdUntil = now + tonumber(ARGV[5])
-  redis.call('HSET', KEYS[2], 'holdUntil', holdUntil, 'probe', '1')
-  redis.call('ZADD', KEYS[1], now, holder ~= '' and (holder .. '!sent') or ('probe@' .. now))
-  if cap > 0 then inflight(now) end
-  return {1, 0}
+  redis.call('HSET', KEYS[2], 'holdUntil', now + tonumber(ARGV[5]), 'probe', '1')
+  return go(holder ~= '' and (holder .. '!sent') or ('probe@' .. now))
 end
 
+-- Slots are handed out in order: never before the last one reserved.
 local slot = math.max(now, holdUntil)
 local count = redis.call('ZCARD', KEYS[1])
 if count > 0 then
@@ -196,17 +217,17 @@ if count >= max then
   slot = math.max(slot, tonumber(limiting[2]) + interval + margin)
 end
 if slot <= now then
-  redis.call('ZADD', KEYS[1], now, holder ~= '' and (holder .. '!sent') or ('anon@' .. now .. '#' .. count))
-  redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
-  if cap > 0 then inflight(now) end
-  return {1, 0}
+  if not placeFree() then
+    -- The slot is free but no place is: the slot is reserved now, so that the job, once woken by a
+    -- release, claims it and goes (two activations) instead of queueing for a later slot.
+    redis.call('ZADD', KEYS[1], now, holder)
+    redis.call('PEXPIRE', KEYS[1], interval * 2 + margin)
+    return waitForPlace()
+  end
+  return go(holder ~= '' and (holder .. '!sent') or ('anon@' .. now .. '#' .. count))
 end
 if holder == '' then return {0, slot - now, 0} end
--- Waiting for a slot is not a call in flight: a place handed over by a release is given back.
-if cap > 0 then redis.call('ZREM', KEYS[3], holder) end
-redis.call('ZADD', KEYS[1], slot, holder)
-redis.call('PEXPIRE', KEYS[1], slot - now + interval * 2 + margin)
-return {0, slot - now, 1}
+return reserve(slot)
 `;
 
 // KEYS: log, state. ARGV: max|'' , interval|'', remaining|'', dailyRemaining|'', status|'', holdMs (daily),
@@ -305,7 +326,8 @@ interface BudgetCommands {
     probeMs: string,
     inflightCap: string,
     inflightTtlMs: string,
-    busyRecheckMs: string,
+    minTurnMs: string,
+    firstTurnMs: string,
   ): Promise<[number, number, number?, number?]>;
   closeloopBudgetObserve(
     log: string,
@@ -367,7 +389,8 @@ export function createRateBudget(
         String(DAILY_PROBE_MS),
         String(options.locationConcurrency ?? 0),
         inflightTtlMs,
-        String(BUSY_RECHECK_MS),
+        String(MIN_TURN_MS),
+        String(FIRST_TURN_MS),
       );
       if (go === 1) return { ok: true };
       return { ok: false, msBeforeNext: Math.max(0, waitMs), reserved: reserved === 1, busy: busy === 1 };
@@ -381,6 +404,9 @@ export function createRateBudget(
         inflightTtlMs,
       );
       return next ?? undefined;
+    },
+    async holdsPlace(locationId, holder) {
+      return (await redis.zscore(inflightKey(locationId), holder)) !== null;
     },
     async observe(locationId, rateLimit, status, holder = '', callMs) {
       await commands.closeloopBudgetObserve(

@@ -29,11 +29,12 @@ export interface ProcessorDeps {
   /** Aborted by the task worker on a forced shutdown: cuts the GHL calls in flight. */
   signal?: AbortSignal;
   /**
-   * Brings a job waiting for its location's call-in-flight place back now (task-worker.ts); false
-   * when the job is gone, so the place goes to the next waiter. Without it, waiters come back on their
+   * Brings a job waiting for its location's call-in-flight place back now (task-worker.ts), as long
+   * as `stillWaiting` (it still holds the place it was handed: it may have reserved a slot instead);
+   * false when the job is gone, so the place goes to the next waiter. Without it, waiters come back on their
    * own after their estimated turn.
    */
-  wakeWaiter?: (jobId: string) => Promise<boolean>;
+  wakeWaiter?: (jobId: string, stillWaiting: () => Promise<boolean>) => Promise<boolean>;
 }
 
 export type TaskProcessor = (job: TaskJob, token?: string) => Promise<TaskUpdateResult>;
@@ -275,7 +276,8 @@ async function takeBudget(target: Target, jobId: string, deps: ProcessorDeps): P
   // So is a place in flight that should free in a moment (a fast location's burst of claims).
   const short = (t: BudgetTake): t is Extract<BudgetTake, { ok: false }> =>
     !t.ok && (t.reserved || t.busy === true) && t.msBeforeNext <= SHORT_WAIT_MS;
-  for (let tries = 0; short(take) && tries < 5; tries += 1) {
+  const deadline = Date.now() + SHORT_WAIT_MS;
+  while (short(take) && Date.now() + take.msBeforeNext <= deadline) {
     if (deps.signal?.aborted) break;
     await delay(take.msBeforeNext, undefined, { signal: deps.signal }).catch(() => undefined);
     take = await deps.budget.take(target.locationId, `${jobId}:put`);
@@ -296,7 +298,8 @@ async function releaseInflight(locationId: string, jobId: string, deps: Processo
     for (let handedOver = 0; handedOver < 10; handedOver += 1) {
       const next = await deps.budget.release(locationId, holder);
       if (next === undefined || !deps.wakeWaiter) return;
-      if (await deps.wakeWaiter(next.replace(/:put$/, ''))) return;
+      const stillWaiting = (): Promise<boolean> => deps.budget.holdsPlace(locationId, next);
+      if (await deps.wakeWaiter(next.replace(/:put$/, ''), stillWaiting)) return;
       holder = next;
     }
   } catch (error) {

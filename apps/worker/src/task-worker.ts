@@ -95,7 +95,7 @@ export function createTaskWorker(deps: TaskWorkerDeps): TaskWorker {
     logger,
     random,
     signal: calls.signal,
-    wakeWaiter: (jobId) => wakeWaiter(worker, jobId),
+    wakeWaiter: (jobId, stillWaiting) => wakeWaiter(worker, jobId, stillWaiting),
   });
 
   // Counted so a shutdown during a Redis outage knows whether anything is left to drain.
@@ -244,7 +244,11 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
  * job that released the place. False when the job is gone or finished, so the place goes to the next
  * waiter.
  */
-async function wakeWaiter(worker: Worker, jobId: string): Promise<boolean> {
+async function wakeWaiter(
+  worker: Worker,
+  jobId: string,
+  stillWaiting: () => Promise<boolean>,
+): Promise<boolean> {
   const look = async (): Promise<'woken' | 'gone' | 'active'> => {
     const job = await Job.fromId(worker, jobId);
     if (!job) return 'gone';
@@ -252,6 +256,8 @@ async function wakeWaiter(worker: Worker, jobId: string): Promise<boolean> {
     if (state === 'completed' || state === 'failed' || state === 'unknown') return 'gone';
     if (state === 'active') return 'active';
     if (state === 'delayed') {
+      // Delayed for its own slot by now (it reserved one and gave the place back): left alone.
+      if (!(await stillWaiting())) return 'woken';
       try {
         await job.promote();
       } catch {

@@ -132,4 +132,28 @@ describe('rate budget: a sliding log with reservations', () => {
     expect(await b.release(LOC, 'w3')).toBe('late');
     expect(await b.release(LOC, 'late')).toBeUndefined();
   });
+
+  it('When a slot is free but no place is, then the job keeps that slot while it waits, and a job that must wait for a slot is never woken by a release', async () => {
+    const b = createRateBudget(redis, uniquePrefix('budget'), {
+      perInterval: 3,
+      intervalMs: 10_000,
+      locationConcurrency: 1,
+      inflightTtlMs: 60_000,
+    });
+    expect(await b.take(LOC, 'a')).toEqual({ ok: true });
+    // b and c find a slot now but no place: each keeps its slot, so d's is a whole interval later.
+    expect(await b.take(LOC, 'b')).toMatchObject({ ok: false, busy: true });
+    expect(await b.take(LOC, 'c')).toMatchObject({ ok: false, busy: true });
+    const d = await b.take(LOC, 'd');
+    expect(d).toMatchObject({ ok: false, reserved: true });
+    expect(d.ok ? 0 : d.msBeforeNext).toBeGreaterThan(9_000);
+
+    expect(await b.release(LOC, 'a')).toBe('b');
+    expect(await b.take(LOC, 'b')).toEqual({ ok: true });
+    expect(await b.release(LOC, 'b')).toBe('c');
+    expect(await b.take(LOC, 'c')).toEqual({ ok: true });
+    // d waits for its slot, not for a place: no release hands it one.
+    expect(await b.release(LOC, 'c')).toBeUndefined();
+    expect(await b.holdsPlace(LOC, 'd')).toBe(false);
+  });
 });
