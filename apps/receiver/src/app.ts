@@ -55,7 +55,7 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  app.use(assignRequestContext(logger), measureRequests(metrics));
+  app.use(assignRequestContext(logger), measureRequests(metrics), refuseWhatNodeWouldRefuse);
 
   app.get('/healthz', (_req, res) => {
     res.status(200).json({ status: 'ok' });
@@ -237,6 +237,27 @@ async function enqueue(producer: TaskUpdateProducer, input: EnqueueInput): Promi
 function getRawBody(req: Request): Buffer {
   const body: unknown = req.body;
   return Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+}
+
+/** Node's own test for an expectation it can meet (lib/_http_server.js, `continueExpression`). */
+const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
+
+/**
+ * The two HTTP/1.1 rules Node would enforce itself with a bare, empty answer (server.ts turns its
+ * checks off or routes them here): a request without `Host` (RFC 9112 §3.2: 400) and an `Expect`
+ * other than `100-continue` (RFC 9110 §10.1.1: 417). Here they get the error shape and a request id.
+ */
+function refuseWhatNodeWouldRefuse(req: Request, _res: Response, next: NextFunction): void {
+  if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+    if (req.headers.host === undefined) {
+      throw new ReceiverError('BAD_REQUEST', 'An HTTP/1.1 request must carry a Host header');
+    }
+    const { expect } = req.headers;
+    if (expect !== undefined && !CONTINUE_EXPECTATION.test(expect)) {
+      throw new ReceiverError('EXPECTATION_FAILED', 'The only expectation supported is Expect: 100-continue');
+    }
+  }
+  next();
 }
 
 function buildMethodNotAllowedError(allow: string): ReceiverError {

@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   | 'REQUEST_TIMEOUT'
   | 'HEADERS_TOO_LARGE'
+  /** An `Expect` header other than `100-continue` (RFC 9110 §10.1.1): Node's own bare 417, in our shape. */
+  | 'EXPECTATION_FAILED'
   | 'INVALID_JSON'
   | 'INVALID_BODY'
   | 'MISSING_SIGNATURE_HEADERS'
@@ -61,6 +63,8 @@ export function mapCodeToStatus(code: ErrorCode): number {
       return 413;
     case 'UNSUPPORTED_MEDIA_TYPE':
       return 415;
+    case 'EXPECTATION_FAILED':
+      return 417;
     case 'HEADERS_TOO_LARGE':
       return 431;
     case 'INTERNAL':

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEAD_LETTER_QUEUE, openTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
@@ -81,7 +82,10 @@ export async function startReceiver(
         })
       : undefined;
     const app = createApp({ config, producer, logger, metrics });
-    const server = createServer(app);
+    // Node answers a missing Host and an unmet Expect itself, bare and empty; the app answers both
+    // instead, in the error shape with a request id (refuseWhatNodeWouldRefuse in app.ts).
+    const server = createServer({ requireHostHeader: false }, app);
+    server.on('checkExpectation', app);
     server.on('clientError', answerMalformedRequest);
     await listenOn(server, config.port, config.host);
     admin = await startOpsServer({
@@ -195,8 +199,9 @@ function answerMalformedRequest(error: NodeJS.ErrnoException, socket: import('no
         ? 'REQUEST_TIMEOUT'
         : 'BAD_REQUEST';
   const body = JSON.stringify(formatErrorBody(code, 'The HTTP request is malformed'));
+  // A new id, as every answer has one (request-context.ts); a request Node could not parse has no usable x-request-id.
   socket.end(
     `HTTP/1.1 ${mapCodeToStatus(code)} ${code}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
