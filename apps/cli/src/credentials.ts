@@ -1,5 +1,4 @@
 import type { CredentialStore, CredentialsKey } from '@closeloop/credentials';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { QueueSettings } from './env.js';
 import { usageError } from './errors.js';
@@ -24,20 +23,22 @@ export function loadCredentialsLibrary(): Promise<typeof import('@closeloop/cred
  * the key is parsed by the store's own schema, whose messages name an entry by position, never its value.
  */
 export async function loadCredentialSettings(env: NodeJS.ProcessEnv): Promise<CredentialSettings> {
-  const { QueueEnv, blankAsUnset, parseEnv, redactRedisUrl } = await import('@closeloop/runtime');
+  const { QueueEnv, blankAsUnset, parseEnv, queueEnvProblems, redactRedisUrl } =
+    await import('@closeloop/runtime');
   const { CredentialsKeyEnv } = await loadCredentialsLibrary();
   const schema = z.object({
     ...QueueEnv,
     CREDENTIALS_KEY: z.preprocess(blankAsUnset, CredentialsKeyEnv.optional()),
   });
-  const result = parseEnv(schema, env, (_values, given) =>
-    blankAsUnset(given.CREDENTIALS_KEY) === undefined
+  const result = parseEnv(schema, env, (_values, given) => [
+    ...queueEnvProblems(given),
+    ...(blankAsUnset(given.CREDENTIALS_KEY) === undefined
       ? [
           'CREDENTIALS_KEY: required by the locations commands: the key(s) of the encrypted credential store, ' +
             'the same value the worker runs with (openssl rand -base64 32 makes a new one)',
         ]
-      : [],
-  );
+      : []),
+  ]);
   if (!result.ok) {
     throw usageError(
       ['invalid environment', ...result.problems.map((problem) => `  - ${problem}`)].join('\n'),
@@ -60,11 +61,12 @@ export interface OpenCredentialStore {
  * reconnects, one retry per command, and an answer within CONNECT_DEADLINE_MS, never a hang.
  */
 export async function connectCredentialStore(settings: CredentialSettings): Promise<OpenCredentialStore> {
-  const [{ Redis }, { createCredentialStore }] = await Promise.all([
-    import('ioredis'),
+  // `@closeloop/queue/connection` (ioredis, no bullmq): a single Redis or a Redis Cluster (REDIS_URL).
+  const [{ createRedisConnection }, { createCredentialStore }] = await Promise.all([
+    import('@closeloop/queue/connection'),
     loadCredentialsLibrary(),
   ]);
-  const redis: Redis = new Redis(settings.redisUrl, {
+  const redis = createRedisConnection(settings.redisUrl, 'worker', {
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
     retryStrategy: (times) => (times > 3 ? null : 200 * times),

@@ -16,8 +16,8 @@ export interface QueueSettings {
  * `--help` and usage errors do not need (apps/cli/README.md, "Start-up time").
  */
 export async function loadQueueSettings(env: NodeJS.ProcessEnv): Promise<QueueSettings> {
-  const { QueueEnv, parseEnv, redactRedisUrl } = await import('@closeloop/runtime');
-  const result = parseEnv(z.object(QueueEnv), env);
+  const { QueueEnv, parseEnv, queueEnvProblems, redactRedisUrl } = await import('@closeloop/runtime');
+  const result = parseEnv(z.object(QueueEnv), env, (_values, given) => queueEnvProblems(given));
   if (!result.ok) {
     throw usageError(
       ['invalid environment', ...result.problems.map((problem) => `  - ${problem}`)].join('\n'),

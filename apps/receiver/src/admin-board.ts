@@ -1,11 +1,10 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE } from '@closeloop/queue';
+import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, createRedisConnection } from '@closeloop/queue';
 import { Queue } from 'bullmq';
 import basicAuth from 'express-basic-auth';
 import express, { type RequestHandler } from 'express';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { formatErrorBody } from './errors.js';
 
@@ -59,7 +58,11 @@ export function createAdminBoard(options: {
   /** Called for every request refused for want of the right credentials (for the rejected counter). */
   onUnauthorized?: () => void;
 }): AdminBoard {
-  const redis = new Redis(options.redisUrl);
+  // ioredis' default retries (also on Redis Cluster, which a plain `new Redis` would not reach).
+  const redis = createRedisConnection(options.redisUrl, 'worker', {
+    maxRetriesPerRequest: 20,
+    retryStrategy: (times) => Math.min(times * 50, 2_000),
+  });
   redis.on('error', (error) => options.logger.debug({ err: error }, 'board redis error'));
   const queues = [TASK_UPDATES_QUEUE, DEAD_LETTER_QUEUE].map((name) => {
     const queue = new Queue(name, { connection: redis, prefix: options.prefix });

@@ -10,6 +10,7 @@ import {
   envUrl,
   mapConfig,
   parseEnv,
+  queueEnvProblems,
   type ConfigResult,
   type Env,
 } from '@closeloop/runtime';
@@ -158,6 +159,7 @@ export function loadConfig(env: Env): ConfigResult<ReceiverConfig> {
   const sources =
     typeof sourcesFile === 'string' ? loadSourcesFile(sourcesFile, env) : { ok: true as const, sources: [] };
   const result = parseEnv(EnvSchema, env, () => [
+    ...queueEnvProblems(env),
     ...(!isSet('WEBHOOK_SECRET') && !isSet('INTERNAL_API_KEY') && !isSet('SOURCES_FILE')
       ? [
           'WEBHOOK_SECRET, INTERNAL_API_KEY or SOURCES_FILE: set at least one, otherwise the receiver accepts nothing',

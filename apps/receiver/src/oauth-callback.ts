@@ -7,7 +7,7 @@ import {
   type OAuthTokens,
 } from '@closeloop/credentials';
 import type { Request, RequestHandler, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { OAuthCallbackConfig } from './config.js';
 import { ReceiverError } from './errors.js';
@@ -36,7 +36,7 @@ const CODE = /^[\x21-\x7e]{1,4096}$/;
  */
 export function createOAuthCallback(deps: {
   config: OAuthCallbackConfig | undefined;
-  redis: Redis;
+  redis: Redis | Cluster;
   prefix: string;
   logger: Logger;
 }): RequestHandler {

@@ -242,6 +242,19 @@ describe('loadConfig', () => {
     expect(configOf({ INTERNAL_API_KEY: KEY, BODY_LIMIT: value }).bodyLimitBytes).toBe(bytes);
   });
 
+  it('When REDIS_URL names a Redis Cluster, then QUEUE_PREFIX must carry a hash tag', () => {
+    const cluster = 'redis+cluster://127.0.0.1:7000,127.0.0.1:7001';
+    expect(problemsOf({ INTERNAL_API_KEY: KEY, REDIS_URL: cluster })).toEqual([
+      expect.stringContaining('QUEUE_PREFIX: needs a Redis Cluster hash tag'),
+    ]);
+    expect(
+      configOf({ INTERNAL_API_KEY: KEY, REDIS_URL: cluster, QUEUE_PREFIX: '{closeloop}' }),
+    ).toMatchObject({
+      redisUrl: cluster,
+      queuePrefix: '{closeloop}',
+    });
+  });
+
   it('When the Redis URL holds a password, then the logged form hides it', () => {
     expect(redactRedisUrl('redis://user:hunter2@host:6379/0')).toBe('redis://user:***@host:6379/0');
     expect(redactRedisUrl('redis://host:6379')).toBe('redis://host:6379');

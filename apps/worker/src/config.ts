@@ -12,6 +12,7 @@ import {
   envUrl,
   mapConfig,
   parseEnv,
+  queueEnvProblems,
   redactRedisUrl,
   type ConfigResult,
   type Env,
@@ -133,6 +134,7 @@ export interface WorkerConfig {
 export function loadConfig(env: Env): ConfigResult<WorkerConfig> {
   const credentials = readCredentials(env);
   const result = parseEnv(WorkerEnv, env, (vars) => [
+    ...queueEnvProblems(env),
     ...credentials.problems,
     ...(vars && vars.RETRY_BASE_MS > vars.RETRY_CAP_MS
       ? ['RETRY_BASE_MS: must not be greater than RETRY_CAP_MS']

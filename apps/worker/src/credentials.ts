@@ -7,7 +7,7 @@ import {
   type CredentialsLogger,
 } from '@closeloop/credentials';
 import { StaticTokenCredentials, type CredentialsProvider } from '@closeloop/ghl';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { WorkerConfig } from './config.js';
 
 export interface WorkerCredentials {
@@ -20,7 +20,7 @@ export interface WorkerCredentials {
 export interface WorkerCredentialsDeps {
   config: WorkerConfig;
   /** For the store and its refresh locks; the worker's own connection (its prefix is QUEUE_PREFIX). */
-  redis: Redis;
+  redis: Redis | Cluster;
   logger: CredentialsLogger;
   /** Refresh this long before expiry; default packages/credentials' 5 min (tests use short-lived tokens). */
   refreshMarginMs?: number;

@@ -2,7 +2,7 @@ import { createGhlClient } from '@closeloop/ghl';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, createRedisConnection } from '@closeloop/queue';
 import { createMetricsRegistry, requireConfig, run, startOpsServer } from '@closeloop/runtime';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { describeConfig, loadConfig } from './config.js';
 import { createWorkerCredentials } from './credentials.js';
 import { createLogger } from './logger.js';
@@ -92,7 +92,7 @@ run({
   },
 });
 
-async function quitRedis(connection: Redis): Promise<void> {
+async function quitRedis(connection: Redis | Cluster): Promise<void> {
   // During an outage QUIT would wait in the offline queue (behind commands of jobs interrupted by
   // the shutdown) for a Redis that may not come back; there is nothing left to flush politely.
   if (connection.status !== 'ready') {

@@ -1,6 +1,6 @@
 import { rateLimitWait } from './failure-policy.js';
 import type { RateLimitState } from '@closeloop/ghl';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * The per-location request budget, shared by every worker process through Redis (docs/rate-budget.md).
@@ -355,7 +355,7 @@ interface BudgetCommands {
 export type DailyHold = (now: number) => number;
 
 export function createRateBudget(
-  redis: Redis,
+  redis: Redis | Cluster,
   prefix: string,
   options: RateBudgetOptions,
   // The failure policy's rule for a spent day (next UTC midnight, probed at least hourly), one place.

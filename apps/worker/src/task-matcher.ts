@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { GhlError, type GhlClient, type GhlResponse } from '@closeloop/ghl';
 import { ticketMatcher, type DeadLetterMatch } from '@closeloop/queue';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from './logger.js';
 import type { RateBudget } from './rate-budget.js';
 
@@ -52,7 +52,7 @@ export interface TaskMatcherDeps {
   /** The lookup calls findContactByEmail, listTasks and searchTasks. */
   ghl: GhlClient;
   budget: RateBudget;
-  redis: Redis;
+  redis: Redis | Cluster;
   prefix: string;
   /** Debug lines about each lookup (they may carry emails and task titles); default: none. */
   logger?: Logger | undefined;

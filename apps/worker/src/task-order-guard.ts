@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * The ordering guard: a stale event never overwrites a newer one (docs/ordering.md).
@@ -148,7 +148,11 @@ export interface TaskOrderGuard {
   lastApplied(taskId: string): Promise<number | undefined>;
 }
 
-export function createTaskOrderGuard(redis: Redis, prefix: string, lockTtlMs: number): TaskOrderGuard {
+export function createTaskOrderGuard(
+  redis: Redis | Cluster,
+  prefix: string,
+  lockTtlMs: number,
+): TaskOrderGuard {
   const commands = redis as unknown as Redis & GuardCommands;
   // defineCommand sends EVALSHA and falls back to EVAL once per connection (ioredis docs).
   if (typeof (commands as Partial<GuardCommands>).closeloopOrderBegin !== 'function') {

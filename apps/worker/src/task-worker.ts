@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { GhlClient } from '@closeloop/ghl';
 import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, type DeadLetter } from '@closeloop/queue';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { WorkerConfig } from './config.js';
 import { DeadLetteredError, createDecisionExecutor, type TaskUpdateResult } from './decision-executor.js';
 import { MAX_STALLS, retryDelayMs } from './failure-policy.js';
@@ -22,7 +22,7 @@ export interface TaskWorkerDeps {
   ghl: GhlClient;
   logger: Logger;
   /** A worker-role connection (`maxRetriesPerRequest: null`); owned by the caller, not closed here. */
-  connection: Redis;
+  connection: Redis | Cluster;
   /** Told about every job outcome (metrics); default: nobody. */
   observer?: TaskWorkerObserver;
   /** Tests pass a fixed source to make jitter predictable. */

@@ -127,6 +127,20 @@ describe('worker configuration', () => {
     expect(result.ok ? [] : result.problems).toEqual([expect.stringContaining('two different tokens')]);
   });
 
+  it('When REDIS_URL names a Redis Cluster, then QUEUE_PREFIX must carry a hash tag, and the logged URL hides the password', () => {
+    const cluster = 'redis+cluster://:redis-password@127.0.0.1:7000,127.0.0.1:7001';
+    expect(loadConfig({ ...SINGLE, REDIS_URL: cluster })).toEqual({
+      ok: false,
+      problems: [expect.stringContaining('QUEUE_PREFIX: needs a Redis Cluster hash tag')],
+    });
+    const result = loadConfig({ ...SINGLE, REDIS_URL: cluster, QUEUE_PREFIX: '{closeloop}' });
+    if (!result.ok) throw new Error(result.problems.join());
+    expect(result.config).toMatchObject({ redisUrl: cluster, queuePrefix: '{closeloop}' });
+    expect(describeConfig(result.config)).toMatchObject({
+      redisUrl: 'redis+cluster://:***@127.0.0.1:7000,127.0.0.1:7001',
+    });
+  });
+
   it('When the configuration is described for the start-up log, then it holds no token and no Redis password', () => {
     const result = loadConfig({ ...SINGLE, REDIS_URL: 'redis://:redis-password@127.0.0.1:6380' });
     if (!result.ok) throw new Error(result.problems.join());

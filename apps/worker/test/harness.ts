@@ -17,7 +17,7 @@ import {
 } from '@closeloop/queue';
 import { testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
 import { Queue, QueueEvents, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { loadConfig, type WorkerConfig } from '../src/config.js';
 import { createWorkerCredentials } from '../src/credentials.js';
 import { createLogger, type Logger } from '../src/logger.js';
@@ -154,7 +154,7 @@ export class Harness {
   readonly logger: Logger;
   taskWorker: TaskWorker | undefined;
   #clients: GhlClient[] = [];
-  #connections: Redis[] = [];
+  #connections: (Redis | Cluster)[] = [];
 
   private constructor(
     readonly sandbox: RunningSandbox,
@@ -207,7 +207,7 @@ export class Harness {
   }
 
   /** A worker-role connection closed by `close()`. */
-  connection(): Redis {
+  connection(): Redis | Cluster {
     const connection = createRedisConnection(testRedisUrl(), 'worker');
     this.#connections.push(connection);
     return connection;

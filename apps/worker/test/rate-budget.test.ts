@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRedisConnection } from '@closeloop/queue';
 import { testRedisUrl, uniquePrefix } from '@closeloop/test-support';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { createRateBudget, type RateBudget } from '../src/rate-budget.js';
 
 // The budget against a real Redis (apps/worker/src/rate-budget.ts, docs/rate-budget.md).
-let redis: Redis;
+let redis: Redis | Cluster;
 beforeAll(() => {
   redis = createRedisConnection(testRedisUrl(), 'worker');
 });

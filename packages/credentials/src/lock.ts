@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * A single-instance Redis lock: `SET key token NX PX ttl`, released by a script that deletes the key
@@ -21,7 +21,7 @@ export interface HeldLock {
 }
 
 export async function tryAcquireLock(
-  redis: Redis,
+  redis: Redis | Cluster,
   key: string,
   ttlMs: number,
 ): Promise<HeldLock | undefined> {
@@ -30,6 +30,6 @@ export async function tryAcquireLock(
   return result === 'OK' ? { key, token } : undefined;
 }
 
-export async function releaseLock(redis: Redis, lock: HeldLock): Promise<void> {
+export async function releaseLock(redis: Redis | Cluster, lock: HeldLock): Promise<void> {
   await redis.eval(RELEASE, 1, lock.key, lock.token);
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MissingCredentialsError, type CredentialsProvider, type GhlError } from '@closeloop/ghl';
 import type { Logger } from '@closeloop/runtime';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { CredentialsBusyError, OAuthError, ReauthRequiredError } from './errors.js';
 import { releaseLock, tryAcquireLock } from './lock.js';
 import type { MintedLocationToken, OAuthClient } from './oauth-client.js';
@@ -25,7 +25,7 @@ export interface StoreCredentialsProviderOptions {
   /** The marketplace app's OAuth client; without one only PIT records work (a refresh is a permanent OAuthError). */
   oauth?: OAuthClient | undefined;
   /** For the refresh locks; may be the store's connection. */
-  redis: Redis;
+  redis: Redis | Cluster;
   /** Default: the store's prefix. Locks are `${prefix}:credentials:lock:{location|company}:{id}`. */
   prefix?: string;
   /** Refresh when the access token expires within this; default 5 min. */

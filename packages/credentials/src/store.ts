@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { z } from 'zod';
 import { CredentialsDecryptError, CredentialsKey } from './key.js';
 import { CompanyCredentials, GhlId, LocationCredentials } from './records.js';
@@ -101,7 +101,7 @@ export interface CredentialStore {
 }
 
 export interface CreateCredentialStoreOptions {
-  redis: Redis;
+  redis: Redis | Cluster;
   /** The key namespace, QUEUE_PREFIX in the apps; keys are `${prefix}:credentials:…`. */
   prefix: string;
   key: CredentialsKey;

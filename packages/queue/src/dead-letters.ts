@@ -1,5 +1,5 @@
 import { Queue, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { createRedisConnection } from './connection.js';
 import { DeadLetter, type DeadLetterMatch, type DeadLetterReason } from './dead-letter-schema.js';
 import { TASK_UPDATE_JOB_OPTIONS } from './job-options.js';
@@ -77,7 +77,7 @@ const JOB_STATE_KEYS = [
 /** What the worker writes dead letters with: its dead-letter queue and its connection. */
 export interface DeadLetterStore {
   readonly deadLetters: Queue<DeadLetter>;
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   readonly prefix: string;
 }
 
@@ -172,7 +172,7 @@ export interface DeadLetterQueues {
   readonly deadLetters: Queue;
   readonly taskUpdates: Queue;
   /** The connection both queues use; replay and purge run their own commands on it. */
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
 }
 
 export interface DeadLetterAdmin extends DeadLetterQueues {

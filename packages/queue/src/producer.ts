@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { createRedisConnection } from './connection.js';
 import { DEDUPE_TTL_SECONDS, TASK_UPDATE_JOB_OPTIONS } from './job-options.js';
 import { DEFAULT_QUEUE_PREFIX, TASK_UPDATE_JOB_NAME, TASK_UPDATES_QUEUE } from './names.js';
@@ -15,7 +15,7 @@ export interface TaskUpdateProducerOptions {
 /** The producer side of `task-updates`: one per process (a Queue per request leaks connections). */
 export interface TaskUpdateProducer {
   readonly queue: Queue<TaskUpdateJob>;
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   readonly prefix: string;
   close(): Promise<void>;
 }

@@ -8,7 +8,10 @@ import {
   expectConfig,
   formatConfigProblems,
   mapConfig,
+  hashTagOf,
   parseEnv,
+  parseRedisClusterUrl,
+  queueEnvProblems,
   redactRedisUrl,
 } from '../src/index.js';
 
@@ -98,5 +101,87 @@ describe('the config contract', () => {
       ok: true,
       config: { QUEUE_PREFIX: '{closeloop}' },
     });
+  });
+});
+
+describe('Redis Cluster in REDIS_URL (docs/redis-cluster.md)', () => {
+  it('When REDIS_URL is a redis+cluster:// URL, then its seed nodes, credentials and TLS are read', () => {
+    expect(
+      parseEnv(Env, { REDIS_URL: 'redis+cluster://10.0.0.1:7000, 10.0.0.2:7001', QUEUE_PREFIX: '{cl}' }),
+    ).toMatchObject({
+      ok: true,
+      config: { REDIS_URL: 'redis+cluster://10.0.0.1:7000, 10.0.0.2:7001' },
+    });
+    expect(
+      parseRedisClusterUrl('rediss+cluster://app:p%40ss@redis-a.internal:6380,[::1]:7001,redis-c/'),
+    ).toEqual({
+      ok: true,
+      target: {
+        nodes: [
+          { host: 'redis-a.internal', port: 6380 },
+          { host: '::1', port: 7001 },
+          { host: 'redis-c', port: 6379 },
+        ],
+        username: 'app',
+        password: 'p@ss',
+        tls: true,
+      },
+    });
+    expect(parseRedisClusterUrl('redis+cluster://:hunter2@127.0.0.1:7000')).toEqual({
+      ok: true,
+      target: { nodes: [{ host: '127.0.0.1', port: 7000 }], password: 'hunter2', tls: false },
+    });
+  });
+
+  it.each([
+    [
+      'redis+cluster://:hunter2@127.0.0.1:7000,,127.0.0.1:7001',
+      'node 2 of the cluster URL must look like host:port',
+    ],
+    [
+      'redis+cluster://:hunter2@127.0.0.1:70000',
+      'node 1 of the cluster URL must have a port from 1 to 65535',
+    ],
+    [
+      'redis+cluster://:hunter2@127.0.0.1:7000/2',
+      'Redis Cluster has only database 0: end the cluster URL after the hosts',
+    ],
+    ['redis+cluster://:hunter2@127.0.0.1:7000?tls=1', 'a cluster URL takes no query or fragment'],
+    ['redis+cluster://', 'node 1 of the cluster URL must look like host:port'],
+  ])(
+    'When the cluster URL %s is malformed, then the problem says where, without the password',
+    (url, problem) => {
+      expect(parseEnv(Env, { REDIS_URL: url, QUEUE_PREFIX: '{cl}' })).toEqual({
+        ok: false,
+        problems: [`REDIS_URL: ${problem}`],
+      });
+    },
+  );
+
+  it('When cluster mode has a QUEUE_PREFIX without a hash tag, then that is a problem; with one, or on one node, it is not', () => {
+    const cluster = 'redis+cluster://127.0.0.1:7000';
+    const problem = expect.stringContaining('QUEUE_PREFIX: needs a Redis Cluster hash tag');
+    expect(queueEnvProblems({ REDIS_URL: cluster })).toEqual([problem]);
+    expect(queueEnvProblems({ REDIS_URL: cluster, QUEUE_PREFIX: 'closeloop' })).toEqual([problem]);
+    expect(queueEnvProblems({ REDIS_URL: cluster, QUEUE_PREFIX: 'a{}b' })).toEqual([problem]);
+    expect(queueEnvProblems({ REDIS_URL: cluster, QUEUE_PREFIX: '{closeloop}' })).toEqual([]);
+    expect(queueEnvProblems({ REDIS_URL: cluster, QUEUE_PREFIX: 'prod-{closeloop}' })).toEqual([]);
+    expect(queueEnvProblems({ QUEUE_PREFIX: 'closeloop' })).toEqual([]);
+    expect(queueEnvProblems({ REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([]);
+    const result = parseEnv(Env, { REDIS_URL: cluster }, (_values, env) => queueEnvProblems(env));
+    expect(result).toEqual({ ok: false, problems: [problem] });
+  });
+
+  it('When a prefix is read as Redis reads a hash tag, then the first {…} with content decides', () => {
+    expect([hashTagOf('{closeloop}'), hashTagOf('x{a}{b}'), hashTagOf('{}x{a}'), hashTagOf('{open')]).toEqual(
+      ['closeloop', 'a', undefined, undefined],
+    );
+  });
+
+  it('When a cluster URL holds a password, then the logged form hides it and keeps every node', () => {
+    expect(redactRedisUrl('redis+cluster://app:hun@ter2@10.0.0.1:7000,10.0.0.2:7001')).toBe(
+      'redis+cluster://app:***@10.0.0.1:7000,10.0.0.2:7001',
+    );
+    expect(redactRedisUrl('rediss+cluster://10.0.0.1:7000')).toBe('rediss+cluster://10.0.0.1:7000');
   });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 export { startRedisServer, findFreePort, hasRedisServerBinary, type LocalRedis } from './redis-server.js';
+export { startRedisCluster, hasRedisCliBinary, type LocalRedisCluster } from './redis-cluster.js';
 export { waitFor } from './wait-for.js';
 
 /** The Redis the test run provides (set by the jest global setup). */
