@@ -110,6 +110,25 @@ try {
   console.log(summarizeLoad('baseline', baselineResult));
   const ratio = receiverResult.requests.average / baselineResult.requests.average;
   console.log(`ratio receiver/baseline ${ratio.toFixed(2)}`);
+  // The figures as one JSON line, for `pnpm bench` (scripts/bench.ts). Accepted: answered 2xx, so
+  // durably enqueued (the receiver answers 202 only once the job and its dedupe record are in Redis).
+  const figures = (result: Result) => ({
+    acceptedPerSecond: Math.round(result['2xx'] / result.duration),
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    bad: result.non2xx + result.errors + result.timeouts,
+  });
+  console.log(
+    JSON.stringify({
+      bench: 'receiver',
+      seconds,
+      connections,
+      logLevel: config.logLevel,
+      receiver: figures(receiverResult),
+      baseline: figures(baselineResult),
+    }),
+  );
 } finally {
   await receiver.close();
   await baseline.close();

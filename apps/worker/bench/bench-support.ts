@@ -89,6 +89,29 @@ export function ms(value: number): string {
   return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`;
 }
 
+/** The median of several runs and their range, as `pnpm bench` reports a figure (README "Benchmarks"). */
+export function medianOf(values: number[]): { median: number; min: number; max: number; runs: number[] } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[middle] ?? Number.NaN)
+      : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+  return { median, min: sorted[0] ?? Number.NaN, max: sorted.at(-1) ?? Number.NaN, runs: values };
+}
+
+/** Resident and peak resident memory of a process, in bytes (Linux /proc; undefined elsewhere). */
+export async function memoryOf(pid: number): Promise<{ rss: number; peak: number } | undefined> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kib = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+    return { rss: kib('VmRSS') * 1024, peak: kib('VmHWM') * 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * What a worker benchmark runs against: Redis (REDIS_URL with a fresh prefix, else its own
  * redis-server), a GHL sandbox in this process (its state, the call log, is then at hand), the
@@ -106,6 +129,10 @@ export interface BenchWorld {
   startWorkers(count: number, env: Record<string, string>): Promise<Record<string, string>>;
   /** The workers' warnings, errors and crash lines (the first 20 of each). */
   problems(): string[];
+  /** The worker processes started so far and not stopped. */
+  workers(): readonly WorkerProcess[];
+  /** Stops (SIGTERM) every worker started so far, so a benchmark can start others with other settings. */
+  stopWorkers(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -114,6 +141,8 @@ export async function openBenchWorld(options: {
   burstLimit: number;
   burstIntervalMs: number;
   rateWindow: RateWindow;
+  /** The sandbox's daily limit per location (its default, 200,000, would bind a long run). */
+  dailyLimit?: number;
 }): Promise<BenchWorld> {
   const ownRedis: LocalRedis | undefined = process.env.REDIS_URL ? undefined : await startRedisServer();
   const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? '';
@@ -122,6 +151,7 @@ export async function openBenchWorld(options: {
     burstLimit: options.burstLimit,
     burstIntervalMs: options.burstIntervalMs,
     rateWindow: options.rateWindow,
+    ...(options.dailyLimit !== undefined && { dailyLimit: options.dailyLimit }),
   });
   const server = createServer(app);
   server.keepAliveTimeout = 60_000; // as startSandbox: no reset on a reused idle socket
@@ -129,6 +159,7 @@ export async function openBenchWorld(options: {
   const sandboxUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const producer = await createTaskUpdateProducer({ redisUrl, prefix });
   const workers: WorkerProcess[] = [];
+  const everStarted: WorkerProcess[] = [];
   return {
     redisUrl,
     ownRedis: ownRedis !== undefined,
@@ -152,10 +183,15 @@ export async function openBenchWorld(options: {
       };
       const started = Array.from({ length: count }, () => startWorker(full));
       workers.push(...started);
+      everStarted.push(...started);
       await workersStarted(started);
       return full;
     },
-    problems: () => workers.flatMap((worker) => worker.problems()),
+    problems: () => everStarted.flatMap((worker) => worker.problems()),
+    workers: () => workers,
+    async stopWorkers() {
+      await stopWorkers(workers.splice(0));
+    },
     async close() {
       await stopWorkers(workers);
       if (!ownRedis) {
@@ -169,6 +205,60 @@ export async function openBenchWorld(options: {
         server.closeAllConnections();
       });
       if (ownRedis) await ownRedis.dispose();
+    },
+  };
+}
+
+/** A running baseline-worker.ts process (the minimal BullMQ + got worker). */
+export interface BaselineWorker {
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+/** Starts baseline-worker.ts for this world's queue and waits until its worker runs. */
+export async function startBaselineWorker(
+  world: Pick<BenchWorld, 'redisUrl' | 'prefix' | 'sandboxUrl'>,
+  options: { concurrency: number; tokens: Record<string, string> },
+): Promise<BaselineWorker> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'apps/worker/bench/baseline-worker.ts',
+      JSON.stringify({
+        redisUrl: world.redisUrl,
+        prefix: world.prefix,
+        ghlBaseUrl: world.sandboxUrl,
+        concurrency: options.concurrency,
+        tokens: options.tokens,
+      }),
+    ],
+    { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`baseline worker did not start: ${output}`)), 30_000);
+    const read = (chunk: Buffer): void => {
+      output = (output + chunk.toString()).slice(-2_000);
+      if (output.includes('baseline worker started')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`baseline worker exited with ${code}: ${output}`));
+    });
+  });
+  return {
+    pid: child.pid,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
     },
   };
 }

@@ -52,6 +52,23 @@ try {
   console.log(`ratio sandbox/baseline ${ratio.toFixed(2)}`);
   const calls = await sandbox.control.calls();
   console.log(`call log holds ${calls.length} calls (bounded)`);
+  // The figures as one JSON line, for `pnpm bench` (scripts/bench.ts).
+  const figures = (result: Result) => ({
+    okPerSecond: Math.round(result['2xx'] / result.duration),
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    bad: result.non2xx + result.errors + result.timeouts,
+  });
+  console.log(
+    JSON.stringify({
+      bench: 'sandbox',
+      seconds,
+      connections,
+      sandbox: figures(sandboxResult),
+      baseline: figures(baselineResult),
+    }),
+  );
 } finally {
   await sandbox.close();
   await baseline.close();

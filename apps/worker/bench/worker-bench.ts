@@ -1,0 +1,234 @@
+/**
+ * `pnpm bench worker`: how many jobs a second one worker process completes when GHL takes
+ * `--latency-ms` (default 50) to answer, at each `--concurrency` (default 50 and 200), beside
+ *
+ * - the baseline: a minimal BullMQ worker doing the same PUT with got at the same concurrency, in a
+ *   process of its own (baseline-worker.ts), against the same queue, jobs and sandbox;
+ * - the ideal: concurrency ÷ latency, every slot always busy with a call.
+ *
+ *   pnpm bench worker [--concurrency 50,200] [--latency-ms 50] [--seconds 5] [--warmup-s 1]
+ *                     [--runs 3] [--locations 10]
+ *
+ * Each step (one side, one concurrency, one run) starts its worker process on a waiting backlog,
+ * lets it warm up for `--warmup-s`, then counts the PUTs that reach the sandbox during `--seconds`
+ * (each PUT is one job: every job names its task). The sides alternate within a run, so a drift of
+ * the machine touches both; the table shows each figure's median over `--runs` and its range.
+ *
+ * The budget never binds: the sandbox and the worker's budget allow 1,000,000 requests per 10 s per
+ * location and LOCATION_CONCURRENCY is the concurrency. The sandbox holds every answer `latencyMs`
+ * (a fault with `ratio: 1`). Load stays on 127.0.0.1; every step is bounded by `--warmup-s` +
+ * `--seconds` plus a worker's start and stop.
+ */
+import { parseArgs } from 'node:util';
+import { enqueueTaskUpdate } from '@closeloop/queue';
+import type { RecordedCall } from '@closeloop/ghl-sandbox';
+import { medianOf, openBenchWorld, round, startBaselineWorker } from './bench-support.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    concurrency: { type: 'string' },
+    'latency-ms': { type: 'string' },
+    seconds: { type: 'string' },
+    'warmup-s': { type: 'string' },
+    runs: { type: 'string' },
+    locations: { type: 'string' },
+  },
+  allowPositionals: true,
+});
+
+function positive(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`--${name} must be a positive number, got ${raw}`);
+  return value;
+}
+
+const CONCURRENCIES = (flags.concurrency ?? '50,200').split(',').map((c) => positive('concurrency', c, 50));
+const LATENCY_MS = positive('latency-ms', flags['latency-ms'], 50);
+const SECONDS = positive('seconds', flags.seconds, 5);
+const WARMUP_S = positive('warmup-s', flags['warmup-s'], 1);
+const RUNS = positive('runs', flags.runs, 3);
+const LOCATIONS = positive('locations', flags.locations, 10);
+
+const pad = (n: number): string => String(n).padStart(4, '0');
+const locationId = (i: number): string => `wbLoc${pad(i)}`;
+const contactId = (i: number): string => `wbContact${pad(i)}`;
+const tokenOf = (i: number): string => `pit-wb-${pad(i)}`;
+const taskId = (k: number): string => `wbTask${String(k).padStart(7, '0')}`;
+const tokens = Object.fromEntries(Array.from({ length: LOCATIONS }, (_, i) => [locationId(i), tokenOf(i)]));
+
+// The most any step can take, with room: the ideal rate over warm-up and window, plus what is in flight.
+const ideal = (concurrency: number): number => concurrency / (LATENCY_MS / 1000);
+const backlogFor = (concurrency: number): number =>
+  Math.ceil(ideal(concurrency) * (WARMUP_S + SECONDS + 1) * 1.2) + concurrency;
+// A multiple of LOCATIONS, so task k mod POOL belongs to location k mod LOCATIONS, as job k does.
+const POOL = Math.ceil(Math.max(...CONCURRENCIES.map(backlogFor)) / LOCATIONS) * LOCATIONS;
+
+const world = await openBenchWorld({
+  name: 'worker',
+  burstLimit: 1_000_000,
+  burstIntervalMs: 10_000,
+  rateWindow: 'sliding',
+  dailyLimit: 1_000_000_000_000,
+});
+const { state, producer } = world;
+
+// PUTs by arrival, drained from the sandbox's 10,000-entry call log before it wraps.
+let arrivals: RecordedCall[] = [];
+const drainCalls = (): void => {
+  for (const call of state.calls.list({ method: 'PUT' })) arrivals.push(call);
+  state.calls.clear();
+};
+const drainTimer = setInterval(drainCalls, 100);
+
+// Jobs k = 0, 1, …, each for task k mod POOL: a waiting backlog never holds one task twice (the
+// ordering guard would make the second wait), and the sandbox holds POOL tasks, not millions.
+let enqueued = 0;
+async function topUp(waiting: number): Promise<void> {
+  const missing = waiting - (await producer.queue.getWaitingCount());
+  const until = enqueued + Math.max(0, missing);
+  while (enqueued < until) {
+    const batch = Array.from({ length: Math.min(500, until - enqueued) }, (_, b) => enqueued + b);
+    enqueued += batch.length;
+    await Promise.all(
+      batch.map((k) => {
+        const location = k % LOCATIONS;
+        return enqueueTaskUpdate(producer, {
+          source: 'bench',
+          idempotencyKey: `wb-${k}`,
+          event: {
+            type: 'ticket.closed',
+            occurredAt: new Date().toISOString(),
+            ticket: { id: `WB-${k}` },
+            ghl: {
+              locationId: locationId(location),
+              contactId: contactId(location),
+              taskId: taskId(k % POOL),
+            },
+          },
+        });
+      }),
+    );
+  }
+}
+
+/** One step: a worker on a backlog; the PUTs per second in the window after the warm-up. */
+async function step(
+  side: 'closeloop' | 'baseline',
+  concurrency: number,
+): Promise<{ rate: number; bad: number }> {
+  await topUp(backlogFor(concurrency));
+  let stop: () => Promise<void>;
+  if (side === 'closeloop') {
+    await world.startWorkers(1, {
+      GHL_LOCATION_TOKENS: Object.entries(tokens)
+        .map(([location, token]) => `${location}=${token}`)
+        .join(' '),
+      WORKER_CONCURRENCY: String(concurrency),
+      LOCATION_CONCURRENCY: String(concurrency),
+    });
+    stop = () => world.stopWorkers();
+  } else {
+    const baseline = await startBaselineWorker(world, { concurrency, tokens });
+    stop = () => baseline.stop();
+  }
+  drainCalls();
+  arrivals = [];
+  const from = Date.now() + WARMUP_S * 1000;
+  const to = from + SECONDS * 1000;
+  // Past the window by one answer, so every call of the window has its status.
+  await new Promise((resolve) => setTimeout(resolve, to - Date.now() + LATENCY_MS + 200));
+  drainCalls();
+  await stop();
+  const inWindow = arrivals.filter((call) => {
+    const at = Date.parse(call.at);
+    return at >= from && at < to;
+  });
+  arrivals = [];
+  return {
+    rate: inWindow.length / SECONDS,
+    bad: inWindow.filter((call) => call.status !== 200).length,
+  };
+}
+
+try {
+  await world.control.injectFault({ latencyMs: Math.round(LATENCY_MS), ratio: 1 });
+  state.seed({
+    locations: Array.from({ length: LOCATIONS }, (_, i) => ({ id: locationId(i), tokens: [tokenOf(i)] })),
+    contacts: Array.from({ length: LOCATIONS }, (_, i) => ({ id: contactId(i), locationId: locationId(i) })),
+  });
+  state.seed({
+    tasks: Array.from({ length: POOL }, (_, k) => ({
+      id: taskId(k),
+      contactId: contactId(k % LOCATIONS),
+      title: 'bench',
+    })),
+  });
+  console.log(
+    `one worker process, GHL answering after ${LATENCY_MS} ms, ${LOCATIONS} locations, ` +
+      `${WARMUP_S} s warm-up + ${SECONDS} s window per step, ${RUNS} runs; ` +
+      `Redis ${world.ownRedis ? 'own redis-server' : 'REDIS_URL'}`,
+  );
+  const steps = [];
+  for (const concurrency of CONCURRENCIES) {
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    let bad = 0;
+    for (let run = 0; run < RUNS; run += 1) {
+      const a = await step('closeloop', concurrency);
+      const b = await step('baseline', concurrency);
+      ours.push(round(a.rate));
+      theirs.push(round(b.rate));
+      bad += a.bad + b.bad;
+      console.log(
+        `  concurrency ${concurrency} run ${run + 1}: closeloop ${round(a.rate)} jobs/s, baseline ${round(b.rate)} jobs/s`,
+      );
+    }
+    const closeloop = medianOf(ours);
+    const baseline = medianOf(theirs);
+    steps.push({
+      concurrency,
+      idealPerSecond: ideal(concurrency),
+      closeloop,
+      baseline,
+      ratioToBaseline: round(closeloop.median / baseline.median, 3),
+      ratioToIdeal: round(closeloop.median / ideal(concurrency), 3),
+      baselineRatioToIdeal: round(baseline.median / ideal(concurrency), 3),
+      nonOkAnswers: bad,
+    });
+  }
+
+  const range = (f: { median: number; min: number; max: number }): string =>
+    `${f.median} (${f.min}–${f.max})`;
+  const rows: string[][] = [
+    ['concurrency', 'closeloop jobs/s', 'minimal BullMQ + got', 'ideal', 'vs minimal', 'vs ideal'],
+    ...steps.map((s) => [
+      String(s.concurrency),
+      range(s.closeloop),
+      range(s.baseline),
+      String(s.idealPerSecond),
+      String(s.ratioToBaseline),
+      String(s.ratioToIdeal),
+    ]),
+  ];
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((row) => row[c]?.length ?? 0))) ?? [];
+  for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  '));
+  const problems = world.problems();
+  if (problems.length > 0) console.log(`worker warnings (first ${problems.length}):\n${problems.join('\n')}`);
+  console.log(
+    JSON.stringify({
+      bench: 'worker',
+      latencyMs: LATENCY_MS,
+      seconds: SECONDS,
+      warmupS: WARMUP_S,
+      runs: RUNS,
+      locations: LOCATIONS,
+      steps,
+      workerWarnings: problems.length,
+    }),
+  );
+} finally {
+  clearInterval(drainTimer);
+  await world.close();
+}
