@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 
-export { startRedisServer, findFreePort, hasRedisServerBinary, type LocalRedis } from './redis-server.js';
+export {
+  startRedisServer,
+  findFreePort,
+  hasRedisServerBinary,
+  type LocalRedis,
+  type StartRedisServerOptions,
+} from './redis-server.js';
 export { startRedisCluster, hasRedisCliBinary, type LocalRedisCluster } from './redis-cluster.js';
 export { waitFor } from './wait-for.js';
 

@@ -33,11 +33,25 @@ export async function findFreePort(): Promise<number> {
   });
 }
 
-function launch(port: number, dir: string): Promise<ChildProcess> {
+function launch(port: number, dir: string, args: readonly string[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
+    // redis-server reads its arguments like config lines, the last one winning: `args` can override
+    // the defaults (e.g. `--appendonly yes`) but not the port, the address or the folder, set after.
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...args,
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -58,11 +72,23 @@ function launch(port: number, dir: string): Promise<ChildProcess> {
   });
 }
 
+export interface StartRedisServerOptions {
+  /** Default: a free port. `restart()` always comes back on the same one. */
+  port?: number;
+  /**
+   * Extra `redis-server` arguments, after the defaults (no RDB snapshots, no AOF) so they win, e.g.
+   * `['--appendonly', 'yes', '--appendfsync', 'everysec']`: `stop()` is a SIGTERM, on which Redis
+   * flushes the AOF, and `restart()` loads it again from the same folder.
+   */
+  args?: readonly string[];
+}
+
 /** Starts `redis-server` on a free port (or the given one) in a fresh temp folder. */
-export async function startRedisServer(options: { port?: number } = {}): Promise<LocalRedis> {
+export async function startRedisServer(options: StartRedisServerOptions = {}): Promise<LocalRedis> {
   const port = options.port ?? (await findFreePort());
+  const args = options.args ?? [];
   const dir = mkdtempSync(join(tmpdir(), 'closeloop-redis-'));
-  let child: ChildProcess | undefined = await launch(port, dir);
+  let child: ChildProcess | undefined = await launch(port, dir, args);
 
   const stop = async (): Promise<void> => {
     const running = child;
@@ -84,7 +110,7 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
     },
     restart: async () => {
       await stop();
-      child = await launch(port, dir);
+      child = await launch(port, dir, args);
     },
   };
 }
