@@ -329,3 +329,27 @@ describe.each(VENDORS.map((vendor) => [vendor.type, vendor] as const))(
     });
   },
 );
+
+describe('fuzz: cases the fuzzer found, kept', () => {
+  it('When a genuine Help Scout delivery has a lone surrogate in its conversation id or number, then 202 without a link, not a 500', async () => {
+    const vendor = VENDORS.find(({ type }) => type === 'helpscout') as Vendor;
+    const delivery = genuine(vendor, '84', true, undefined);
+    for (const [field, value] of [
+      ['id', 'a\ud800'],
+      ['number', '\udc00'],
+    ] as const) {
+      const body = Buffer.from(JSON.stringify({ ...JSON.parse(delivery.body), [field]: value }), 'utf8');
+      const headers = {
+        ...delivery.headers,
+        ...vendor.sign?.(SECRETS.helpscout ?? '', body, delivery.headers, ''),
+      };
+      const answer = await post(vendor, body, headers);
+      expect(judgeAnswer(answer, { accept: true })).toBeUndefined();
+      await checkAccepted(answer);
+      const { jobId } = JSON.parse(answer.text) as { jobId: string };
+      expect((await receiver.tasks.getJob(jobId))?.data.event.ticket).toEqual({
+        id: field === 'number' ? value : '84',
+      });
+    }
+  });
+});

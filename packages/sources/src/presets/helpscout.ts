@@ -87,8 +87,7 @@ export const helpscout: SourcePreset = {
         type,
         occurredAt,
         ticketId: number,
-        // The conversation's page, as the Help Scout docs build it from id and number.
-        ticketUrl: `https://secure.helpscout.net/conversation/${encodeURIComponent(id)}/${encodeURIComponent(number)}/`,
+        ticketUrl: conversationUrl(id, number),
         email: stringField(body, 'primaryCustomer', 'email'),
       },
       settings,
@@ -102,6 +101,18 @@ export const helpscout: SourcePreset = {
     };
   },
 };
+
+/**
+ * The conversation's page, as the Help Scout docs build it from id and number. None for an id that
+ * is no URL text (a lone surrogate, on which encodeURIComponent throws): the link is optional.
+ */
+function conversationUrl(id: string, number: string): string | undefined {
+  try {
+    return `https://secure.helpscout.net/conversation/${encodeURIComponent(id)}/${encodeURIComponent(number)}/`;
+  } catch {
+    return undefined;
+  }
+}
 
 function timeField(body: unknown, ...path: string[]): Date | undefined {
   const value = field(body, ...path);
