@@ -3,7 +3,7 @@
 #
 #   bash scripts/test-node24.sh                      # everything, like `pnpm test`
 #   bash scripts/test-node24.sh apps/worker/test/x.test.ts …   # some files (jest arguments)
-#   NODE24_VERSION=24.21.0 bash scripts/test-node24.sh …       # a pinned release instead of the newest 24.x
+#   NODE24_VERSION=24.22.0 bash scripts/test-node24.sh …       # another 24.x release than the pinned one
 #
 # Node comes from the npm registry's `node` package (its bin/node is the real binary, fetched once into
 # npm's npx cache). Its folder goes first on PATH, so jest, tsc (pretest) and every process the tests
@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-node24="$(npx -y "node@${NODE24_VERSION:-24}" -p process.execPath)"
+# Pinned, as every dependency is: a new 24.x is taken on purpose, by changing this line.
+node24="$(npx -y "node@${NODE24_VERSION:-24.21.0}" -p process.execPath)"
 export PATH="$(dirname "$node24"):$PATH"
 echo "test-node24: $(command -v node) $(node --version)" >&2
 
