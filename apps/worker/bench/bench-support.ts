@@ -262,3 +262,12 @@ export async function startBaselineWorker(
     },
   };
 }
+
+/** A benchmark flag that must be a positive integer: its value, `fallback` when unset, else a clear error. */
+export function positiveInteger(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`--${name} must be a positive integer, got ${raw}`);
+  return value;
+}

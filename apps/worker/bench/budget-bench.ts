@@ -37,7 +37,7 @@
 import { parseArgs } from 'node:util';
 import { enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
 import { waitFor } from '@closeloop/test-support';
-import { ms, quantile, round, openBenchWorld } from './bench-support.js';
+import { ms, quantile, round, openBenchWorld, positiveInteger } from './bench-support.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -56,11 +56,7 @@ const { values: flags } = parseArgs({
 function setting(name: keyof typeof flags, fallback: number): number {
   const env = process.env[`BENCH_BUDGET_${name.toUpperCase().replace(/-/g, '_')}`];
   const raw = flags[name] ?? env;
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1)
-    throw new Error(`--${name} must be a positive integer, got ${raw}`);
-  return value;
+  return positiveInteger(name, raw, fallback);
 }
 
 const LOCATIONS = setting('locations', 20);

@@ -23,7 +23,7 @@
 import { parseArgs } from 'node:util';
 import { enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
 import { waitFor } from '@closeloop/test-support';
-import { ms, quantile, round, openBenchWorld } from './bench-support.js';
+import { ms, quantile, round, openBenchWorld, positiveInteger } from './bench-support.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -37,14 +37,8 @@ const { values: flags } = parseArgs({
   allowPositionals: true,
 });
 
-function setting(name: keyof typeof flags, fallback: number): number {
-  const raw = flags[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1)
-    throw new Error(`--${name} must be a positive integer, got ${raw}`);
-  return value;
-}
+const setting = (name: keyof typeof flags, fallback: number): number =>
+  positiveInteger(name, flags[name], fallback);
 
 const BACKLOG = setting('backlog', 10_000);
 const SLOW_MS = setting('slow-ms', 8_000);

@@ -27,7 +27,7 @@
 import { parseArgs } from 'node:util';
 import { TASK_UPDATES_QUEUE, dedupeKeyFor, enqueueTaskUpdate, jobIdFor, jobKeyFor } from '@closeloop/queue';
 import { waitFor } from '@closeloop/test-support';
-import { memoryOf, openBenchWorld, round } from './bench-support.js';
+import { memoryOf, openBenchWorld, round, positiveInteger } from './bench-support.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -43,14 +43,8 @@ const { values: flags } = parseArgs({
   allowPositionals: true,
 });
 
-function setting(name: keyof typeof flags, fallback: number): number {
-  const raw = flags[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1)
-    throw new Error(`--${name} must be a positive integer, got ${raw}`);
-  return value;
-}
+const setting = (name: keyof typeof flags, fallback: number): number =>
+  positiveInteger(name, flags[name], fallback);
 
 const JOBS = setting('jobs', 100_000);
 const WARMUP = setting('warmup', 1_000);

@@ -19,6 +19,16 @@ function budget(options = { perInterval: 5, intervalMs: 1_000 }, dailyHoldMs = (
 
 const LOC = 'locBudget00000000001';
 
+/** A budget of `perInterval` per 10 s with LOCATION_CONCURRENCY `cap`. */
+function cappedBudget(perInterval: number, cap: number): RateBudget {
+  return createRateBudget(redis, uniquePrefix('budget'), {
+    perInterval,
+    intervalMs: 10_000,
+    locationConcurrency: cap,
+    inflightTtlMs: 60_000,
+  });
+}
+
 describe('rate budget: a sliding log with reservations', () => {
   it('When 23 holders take at once, then 5 go now and the others get reserved slots that never put more than 5 in any interval', async () => {
     const b = budget();
@@ -92,12 +102,7 @@ describe('rate budget: a sliding log with reservations', () => {
   });
 
   it('When a location has LOCATION_CONCURRENCY calls in flight, then the next take is busy (nothing reserved) until one is released', async () => {
-    const b = createRateBudget(redis, uniquePrefix('budget'), {
-      perInterval: 100,
-      intervalMs: 10_000,
-      locationConcurrency: 2,
-      inflightTtlMs: 60_000,
-    });
+    const b = cappedBudget(100, 2);
     expect(await b.take(LOC, 'a')).toEqual({ ok: true });
     expect(await b.take(LOC, 'b')).toEqual({ ok: true });
     expect(await b.take(LOC, 'c')).toMatchObject({ ok: false, busy: true, reserved: false });
@@ -108,12 +113,7 @@ describe('rate budget: a sliding log with reservations', () => {
   });
 
   it('When jobs wait for a place, then each release hands it to the first waiter, and no later job can take it meanwhile', async () => {
-    const b = createRateBudget(redis, uniquePrefix('budget'), {
-      perInterval: 100,
-      intervalMs: 10_000,
-      locationConcurrency: 1,
-      inflightTtlMs: 60_000,
-    });
+    const b = cappedBudget(100, 1);
     expect(await b.take(LOC, 'first')).toEqual({ ok: true });
     const waiting = [await b.take(LOC, 'w1'), await b.take(LOC, 'w2'), await b.take(LOC, 'w3')];
     expect(waiting.every((take) => !take.ok && take.busy)).toBe(true);
@@ -134,12 +134,7 @@ describe('rate budget: a sliding log with reservations', () => {
   });
 
   it('When a slot is free but no place is, then the job keeps that slot while it waits, and a job that must wait for a slot is never woken by a release', async () => {
-    const b = createRateBudget(redis, uniquePrefix('budget'), {
-      perInterval: 3,
-      intervalMs: 10_000,
-      locationConcurrency: 1,
-      inflightTtlMs: 60_000,
-    });
+    const b = cappedBudget(3, 1);
     expect(await b.take(LOC, 'a')).toEqual({ ok: true });
     // b and c find a slot now but no place: each keeps its slot, so d's is a whole interval later.
     expect(await b.take(LOC, 'b')).toMatchObject({ ok: false, busy: true });
