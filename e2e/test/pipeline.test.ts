@@ -11,7 +11,6 @@ import { DEAD_LETTER_QUEUE, TASK_UPDATES_QUEUE, jobIdFor } from '@closeloop/queu
 import { findFreePort, testRedisUrl, uniquePrefix, waitFor } from '@closeloop/test-support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Webhook } from 'standardwebhooks';
 import {
   ROOT,
   startProcess,
@@ -20,6 +19,7 @@ import {
   waitUntilServing,
   type Proc,
 } from './support/processes.js';
+import { sendTaskWebhook } from './support/webhooks.js';
 
 const LOCATION = 've9EPM428h8vShlRW1KT';
 const CONTACT = 'sx6wyHhbFdRXh302LLNR';
@@ -47,30 +47,15 @@ describe('closeloop end to end (receiver and worker processes, Redis, GHL sandbo
     return id;
   };
 
-  const sendWebhook = async (taskId: string, id = `msg_${randomUUID()}`, type = 'ticket.closed') => {
-    const body = JSON.stringify({
-      type,
-      occurredAt: new Date().toISOString(),
-      ticket: { id: 'ZD-4711' },
-      ghl: { locationId: LOCATION, contactId: CONTACT, taskId },
-    });
-    const now = new Date();
-    const response = await fetch(`${receiverUrl}/webhooks/events`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': id,
-        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-        'webhook-signature': new Webhook(WEBHOOK_SECRET).sign(id, now, body),
-      },
-      body,
-    });
-    return {
+  const sendWebhook = (taskId: string, id?: string, type?: string) =>
+    sendTaskWebhook(
+      receiverUrl,
+      WEBHOOK_SECRET,
+      { locationId: LOCATION, contactId: CONTACT },
+      taskId,
       id,
-      status: response.status,
-      body: (await response.json()) as { jobId: string; duplicate: boolean },
-    };
-  };
+      type,
+    );
 
   const taskState = async (taskId: string) => (await sandbox.control.getTask(taskId))?.completed;
 

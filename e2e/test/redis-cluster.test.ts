@@ -20,7 +20,6 @@ import {
 } from '@closeloop/test-support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Webhook } from 'standardwebhooks';
 import {
   ROOT,
   startProcess,
@@ -29,6 +28,7 @@ import {
   waitUntilServing,
   type Proc,
 } from './support/processes.js';
+import { sendTaskWebhook } from './support/webhooks.js';
 
 const LOCATION = 've9EPM428h8vShlRW1KT';
 const CONTACT = 'sx6wyHhbFdRXh302LLNR';
@@ -77,30 +77,8 @@ describeWithCluster('closeloop on a three-node Redis Cluster (receiver, worker a
     return id;
   };
 
-  const sendWebhook = async (taskId: string, id = `msg_${randomUUID()}`) => {
-    const body = JSON.stringify({
-      type: 'ticket.closed',
-      occurredAt: new Date().toISOString(),
-      ticket: { id: 'ZD-4711' },
-      ghl: { locationId: LOCATION, contactId: CONTACT, taskId },
-    });
-    const now = new Date();
-    const response = await fetch(`${receiverUrl}/webhooks/events`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': id,
-        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-        'webhook-signature': new Webhook(WEBHOOK_SECRET).sign(id, now, body),
-      },
-      body,
-    });
-    return {
-      id,
-      status: response.status,
-      body: (await response.json()) as { jobId: string; duplicate: boolean },
-    };
-  };
+  const sendWebhook = (taskId: string, id?: string) =>
+    sendTaskWebhook(receiverUrl, WEBHOOK_SECRET, { locationId: LOCATION, contactId: CONTACT }, taskId, id);
 
   const taskState = async (taskId: string) => (await sandbox.control.getTask(taskId))?.completed;
 

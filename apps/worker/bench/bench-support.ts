@@ -271,3 +271,45 @@ export function positiveInteger(name: string, raw: string | undefined, fallback:
     throw new Error(`--${name} must be a positive integer, got ${raw}`);
   return value;
 }
+
+/** The ids of a benchmark's seeded world, under its own `name`: locations, their contacts and tokens, and a pool of tasks. */
+export function poolIds(name: string): {
+  locationId: (i: number) => string;
+  contactId: (i: number) => string;
+  tokenOf: (i: number) => string;
+  taskId: (k: number) => string;
+} {
+  const pad = (n: number): string => String(n).padStart(4, '0');
+  return {
+    locationId: (i) => `${name}Loc${pad(i)}`,
+    contactId: (i) => `${name}Contact${pad(i)}`,
+    tokenOf: (i) => `pit-${name}-${pad(i)}`,
+    taskId: (k) => `${name}Task${String(k).padStart(7, '0')}`,
+  };
+}
+
+/** Seeds `locations` locations with one contact each, and `pool` tasks, task k on location k mod `locations`. */
+export function seedTaskPool(
+  state: SandboxState,
+  ids: ReturnType<typeof poolIds>,
+  locations: number,
+  pool: number,
+): void {
+  state.seed({
+    locations: Array.from({ length: locations }, (_, i) => ({
+      id: ids.locationId(i),
+      tokens: [ids.tokenOf(i)],
+    })),
+    contacts: Array.from({ length: locations }, (_, i) => ({
+      id: ids.contactId(i),
+      locationId: ids.locationId(i),
+    })),
+  });
+  state.seed({
+    tasks: Array.from({ length: pool }, (_, k) => ({
+      id: ids.taskId(k),
+      contactId: ids.contactId(k % locations),
+      title: 'bench',
+    })),
+  });
+}

@@ -27,7 +27,7 @@
 import { parseArgs } from 'node:util';
 import { TASK_UPDATES_QUEUE, dedupeKeyFor, enqueueTaskUpdate, jobIdFor, jobKeyFor } from '@closeloop/queue';
 import { waitFor } from '@closeloop/test-support';
-import { memoryOf, openBenchWorld, round, positiveInteger } from './bench-support.js';
+import { memoryOf, openBenchWorld, round, positiveInteger, poolIds, seedTaskPool } from './bench-support.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -56,11 +56,8 @@ const POOL = Math.ceil(Math.max(setting('pool', 10_000), BACKLOG + CONCURRENCY) 
 const SAMPLES = setting('samples', 1_000);
 const TIMEOUT_MS = setting('timeout-s', 3_600) * 1_000;
 
-const pad = (n: number): string => String(n).padStart(4, '0');
-const locationId = (i: number): string => `memLoc${pad(i)}`;
-const contactId = (i: number): string => `memContact${pad(i)}`;
-const tokenOf = (i: number): string => `pit-mem-${pad(i)}`;
-const taskId = (k: number): string => `memTask${String(k).padStart(7, '0')}`;
+const ids = poolIds('mem');
+const { locationId, contactId, tokenOf, taskId } = ids;
 const idempotencyKey = (k: number): string => `mem-${k}`;
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -170,17 +167,7 @@ async function idleMemory(): Promise<{ rss: number; peak: number }> {
 }
 
 try {
-  state.seed({
-    locations: Array.from({ length: LOCATIONS }, (_, i) => ({ id: locationId(i), tokens: [tokenOf(i)] })),
-    contacts: Array.from({ length: LOCATIONS }, (_, i) => ({ id: contactId(i), locationId: locationId(i) })),
-  });
-  state.seed({
-    tasks: Array.from({ length: POOL }, (_, k) => ({
-      id: taskId(k),
-      contactId: contactId(k % LOCATIONS),
-      title: 'bench',
-    })),
-  });
+  seedTaskPool(state, ids, LOCATIONS, POOL);
   const usedBefore = await usedMemory();
   await world.startWorkers(1, {
     GHL_LOCATION_TOKENS: Array.from({ length: LOCATIONS }, (_, i) => `${locationId(i)}=${tokenOf(i)}`).join(

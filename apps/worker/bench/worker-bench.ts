@@ -22,7 +22,14 @@
 import { parseArgs } from 'node:util';
 import { enqueueTaskUpdate } from '@closeloop/queue';
 import type { RecordedCall } from '@closeloop/ghl-sandbox';
-import { medianOf, openBenchWorld, round, startBaselineWorker } from './bench-support.js';
+import {
+  medianOf,
+  openBenchWorld,
+  round,
+  startBaselineWorker,
+  poolIds,
+  seedTaskPool,
+} from './bench-support.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -51,11 +58,8 @@ const WARMUP_S = positive('warmup-s', flags['warmup-s'], 1);
 const RUNS = positive('runs', flags.runs, 3);
 const LOCATIONS = positive('locations', flags.locations, 10);
 
-const pad = (n: number): string => String(n).padStart(4, '0');
-const locationId = (i: number): string => `wbLoc${pad(i)}`;
-const contactId = (i: number): string => `wbContact${pad(i)}`;
-const tokenOf = (i: number): string => `pit-wb-${pad(i)}`;
-const taskId = (k: number): string => `wbTask${String(k).padStart(7, '0')}`;
+const ids = poolIds('wb');
+const { locationId, contactId, tokenOf, taskId } = ids;
 const tokens = Object.fromEntries(Array.from({ length: LOCATIONS }, (_, i) => [locationId(i), tokenOf(i)]));
 
 // The most any step can take, with room: the ideal rate over warm-up and window, plus what is in flight.
@@ -154,17 +158,7 @@ async function step(
 
 try {
   await world.control.injectFault({ latencyMs: Math.round(LATENCY_MS), ratio: 1 });
-  state.seed({
-    locations: Array.from({ length: LOCATIONS }, (_, i) => ({ id: locationId(i), tokens: [tokenOf(i)] })),
-    contacts: Array.from({ length: LOCATIONS }, (_, i) => ({ id: contactId(i), locationId: locationId(i) })),
-  });
-  state.seed({
-    tasks: Array.from({ length: POOL }, (_, k) => ({
-      id: taskId(k),
-      contactId: contactId(k % LOCATIONS),
-      title: 'bench',
-    })),
-  });
+  seedTaskPool(state, ids, LOCATIONS, POOL);
   console.log(
     `one worker process, GHL answering after ${LATENCY_MS} ms, ${LOCATIONS} locations, ` +
       `${WARMUP_S} s warm-up + ${SECONDS} s window per step, ${RUNS} runs; ` +

@@ -39,7 +39,7 @@ import {
 import { findFreePort, startRedisServer, waitFor, type LocalRedis } from '@closeloop/test-support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Webhook } from 'standardwebhooks';
+import { signedEventHeaders } from './webhooks.js';
 import { startProcess, startWorkerProcess, stopProcess, type Proc } from './processes.js';
 
 export interface ChaosOptions {
@@ -450,7 +450,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const chaosRuns: Promise<void>[] = [];
 
     // --- the sender ---------------------------------------------------------------------------------
-    const webhook = new Webhook(secret);
     const retriedAnswers: Record<string, number> = {};
     let requests = 0;
     let refused = 0;
@@ -465,19 +464,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       for (let attempt = 0; ; attempt += 1) {
         // Round robin, retries included: a sender behind a load balancer reaches either receiver.
         const url = receiverUrls[turn++ % receiverUrls.length] ?? receiverUrls[0];
-        const now = new Date();
         let status: number | 'network';
         let answer: unknown;
         requests += 1;
         try {
           const response = await fetch(`${url}/webhooks/events`, {
             method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              'webhook-id': event.webhookId,
-              'webhook-timestamp': String(Math.floor(now.getTime() / 1_000)),
-              'webhook-signature': webhook.sign(event.webhookId, now, event.body),
-            },
+            headers: signedEventHeaders(secret, event.webhookId, event.body),
             body: event.body,
             signal: AbortSignal.timeout(10_000),
           });

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from './redis-server.js';
+import { findFreePort, launchRedisServer } from './redis-server.js';
 
 /** A local Redis Cluster of `redis-server` child processes on 127.0.0.1, every slot served. */
 export interface LocalRedisCluster {
@@ -19,47 +19,15 @@ export function hasRedisCliBinary(): boolean {
 }
 
 function launchNode(port: number, dir: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--cluster-enabled',
-        'yes',
-        // Each node writes its own view of the cluster here; one folder, one file per port.
-        '--cluster-config-file',
-        `nodes-${port}.conf`,
-        '--cluster-node-timeout',
-        '2000',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
-        child.stdout?.off('data', onData);
-        child.stdout?.resume();
-        child.off('exit', onExit);
-        resolve(child);
-      }
-    };
-    const onExit = (code: number | null): void =>
-      reject(new Error(`redis-server (cluster node ${port}) exited with ${code}: ${output.slice(-500)}`));
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', onExit);
-  });
+  return launchRedisServer(port, dir, [
+    '--cluster-enabled',
+    'yes',
+    // Each node writes its own view of the cluster here; one folder, one file per port.
+    '--cluster-config-file',
+    `nodes-${port}.conf`,
+    '--cluster-node-timeout',
+    '2000',
+  ]);
 }
 
 function redisCli(args: readonly string[]): Promise<{ code: number | null; output: string }> {

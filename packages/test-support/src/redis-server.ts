@@ -33,7 +33,12 @@ export async function findFreePort(): Promise<number> {
   });
 }
 
-function launch(port: number, dir: string, args: readonly string[]): Promise<ChildProcess> {
+/** Starts `redis-server` on 127.0.0.1:`port` with its data in `dir`; resolves once it accepts connections. */
+export function launchRedisServer(
+  port: number,
+  dir: string,
+  args: readonly string[] = [],
+): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     // redis-server reads its arguments like config lines, the last one winning: `args` can override
     // the defaults (e.g. `--appendonly yes`) but not the port, the address or the folder, set after.
@@ -88,7 +93,7 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
   const port = options.port ?? (await findFreePort());
   const args = options.args ?? [];
   const dir = mkdtempSync(join(tmpdir(), 'closeloop-redis-'));
-  let child: ChildProcess | undefined = await launch(port, dir, args);
+  let child: ChildProcess | undefined = await launchRedisServer(port, dir, args);
 
   const stop = async (): Promise<void> => {
     const running = child;
@@ -110,7 +115,7 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
     },
     restart: async () => {
       await stop();
-      child = await launch(port, dir, args);
+      child = await launchRedisServer(port, dir, args);
     },
   };
 }
