@@ -104,15 +104,23 @@ try {
   // A short unmeasured run each, so both are measured with warm JIT and open sockets.
   await load(receiver.url, secret, 2);
   await load(baseline.url, secret, 2);
-  const receiverResult = await load(receiver.url, secret);
-  console.log(summarizeLoad('receiver', receiverResult));
-  const baselineResult = await load(baseline.url, secret);
-  console.log(summarizeLoad('baseline', baselineResult));
+  // CPU time of this process (the server side) per request: steadier than req/s on a shared machine.
+  const cpuPerRequest = async (url: string): Promise<[Result, number]> => {
+    const before = process.cpuUsage();
+    const result = await load(url, secret);
+    const used = process.cpuUsage(before);
+    return [result, (used.user + used.system) / Math.max(1, result.requests.total)];
+  };
+  const [receiverResult, receiverCpuUs] = await cpuPerRequest(receiver.url);
+  console.log(`${summarizeLoad('receiver', receiverResult)}  cpu ${receiverCpuUs.toFixed(0)} µs/request`);
+  const [baselineResult, baselineCpuUs] = await cpuPerRequest(baseline.url);
+  console.log(`${summarizeLoad('baseline', baselineResult)}  cpu ${baselineCpuUs.toFixed(0)} µs/request`);
   const ratio = receiverResult.requests.average / baselineResult.requests.average;
   console.log(`ratio receiver/baseline ${ratio.toFixed(2)}`);
   // The figures as one JSON line, for `pnpm bench` (scripts/bench.ts). Accepted: answered 2xx, so
   // durably enqueued (the receiver answers 202 only once the job and its dedupe record are in Redis).
-  const figures = (result: Result) => ({
+  const figures = (result: Result, cpuUs: number) => ({
+    cpuUsPerRequest: Math.round(cpuUs),
     acceptedPerSecond: Math.round(result['2xx'] / result.duration),
     requestsPerSecond: Math.round(result.requests.average),
     p50Ms: result.latency.p50,
@@ -125,8 +133,8 @@ try {
       seconds,
       connections,
       logLevel: config.logLevel,
-      receiver: figures(receiverResult),
-      baseline: figures(baselineResult),
+      receiver: figures(receiverResult, receiverCpuUs),
+      baseline: figures(baselineResult, baselineCpuUs),
     }),
   );
 } finally {

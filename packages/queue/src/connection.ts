@@ -24,6 +24,7 @@ function roleOptions(role: ConnectionRole): RedisOptions {
   return role === 'producer'
     ? {
         enableOfflineQueue: false,
+        enableAutoPipelining: true,
         maxRetriesPerRequest: 0,
         commandTimeout: 1_000,
         connectTimeout: 1_000,

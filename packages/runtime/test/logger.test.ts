@@ -59,6 +59,28 @@ describe('createLogger', () => {
     expect(REDACTED_PATHS).toContain('*.headers["webhook-signature"]');
   });
 
+  it("When a credential is in a child logger's fields or on an error, then it is redacted there too, and the error keeps its message", () => {
+    const sink = collect();
+    const logger = createLogger({ service: 'worker', level: 'info', destination: sink.stream });
+    const child = logger
+      .child({ locationId: 'loc-1', token: 's-child-token' })
+      .child({ jobId: 'job-1', headers: { cookie: 's-grandchild-cookie' } });
+    const error = Object.assign(new Error('GHL answered 401'), { apiKey: 's-err-key', status: 401 });
+    child.warn({ err: error, ghl: { status: 401, headers: { authorization: 's-auth' } } }, 'refused');
+
+    const line = JSON.parse(sink.text().trim()) as { err: { stack?: unknown } };
+    expect(sink.text()).not.toMatch(/s-(child|grandchild|err|auth)/);
+    expect(line).toMatchObject({
+      locationId: 'loc-1',
+      token: '[redacted]',
+      jobId: 'job-1',
+      headers: { cookie: '[redacted]' },
+      err: { type: 'Error', message: 'GHL answered 401', apiKey: '[redacted]', status: 401 },
+      ghl: { status: 401, headers: { authorization: '[redacted]' } },
+    });
+    expect(String(line.err.stack)).toContain('GHL answered 401');
+  });
+
   it('When the format is pretty, then lines are for people, not JSON, and still redacted', () => {
     const sink = collect();
     const logger = createLogger({
