@@ -144,6 +144,26 @@ describe('startOpsServer', () => {
     expect(JSON.stringify(logs.lines())).toContain('detail /srv/secret-path');
   });
 
+  it('When the caller sends a sane x-request-id, then every answer echoes it; otherwise each gets a new one', async () => {
+    const server = await start({
+      routes: [(req, res, next) => (req.url === '/route' ? res.writeHead(200).end('route') : next())],
+    });
+    for (const path of ['/healthz', '/readyz', '/metrics', '/route']) {
+      const given = await fetch(`${server.url}${path}`, { headers: { 'x-request-id': 'lb-1234.abc' } });
+      expect({ path, id: given.headers.get('x-request-id') }).toEqual({ path, id: 'lb-1234.abc' });
+      await given.arrayBuffer();
+    }
+    const none = await fetch(`${server.url}/nope`);
+    expect(none.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    await expectError(none, 404, 'NOT_FOUND');
+    const odd = await fetch(`${server.url}/metrics`, {
+      method: 'POST',
+      headers: { 'x-request-id': 'a b <script>' },
+    });
+    expect(odd.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    await expectError(odd, 405, 'METHOD_NOT_ALLOWED');
+  });
+
   it('When listening on 0.0.0.0, then the url names 127.0.0.1 and the chosen port', async () => {
     const server = await start({ host: '0.0.0.0' });
     expect(server.url).toBe(`http://127.0.0.1:${server.port}`);
