@@ -69,7 +69,7 @@ describe('closeloop usage', () => {
       {
         args: ['dead', 'list'],
         env: { ...env, QUEUE_PREFIX: 'a:b', REDIS_URL: 'http://example.com' },
-        says: 'invalid environment\n  - REDIS_URL: must be a redis:// or rediss:// URL\n  - QUEUE_PREFIX:',
+        says: 'invalid environment\n  - REDIS_URL: must be a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL\n  - QUEUE_PREFIX:',
       },
     ];
     const runs = await Promise.all(cases.map((c) => runCli(c.args, c.env ?? env)));

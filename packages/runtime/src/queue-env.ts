@@ -21,7 +21,10 @@ export const RedisUrl = z.string().superRefine((value, context) => {
     return;
   }
   if (!isSingleNodeUrl(value)) {
-    context.addIssue({ code: 'custom', message: 'must be a redis:// or rediss:// URL' });
+    context.addIssue({
+      code: 'custom',
+      message: 'must be a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL',
+    });
   }
 });
 

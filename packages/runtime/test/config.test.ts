@@ -41,7 +41,7 @@ describe('the config contract', () => {
     expect(result).toEqual({
       ok: false,
       problems: [
-        'REDIS_URL: must be a redis:// or rediss:// URL',
+        'REDIS_URL: must be a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL',
         'QUEUE_PREFIX: may contain only letters, digits, "_", "-", ".", "{" and "}"',
         'LOW: must be a whole number from 0 to 10',
         'HIGH: must be a whole number from 0 to 10',
