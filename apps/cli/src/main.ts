@@ -15,6 +15,8 @@ import { isConnectionFailure } from './redis.js';
 const EXIT_CODES_HELP = `
 Environment: REDIS_URL (default redis://127.0.0.1:6379), QUEUE_PREFIX (default closeloop);
 CREDENTIALS_KEY for the locations commands (the credential store's key, as the worker has it).
+On Redis Cluster, REDIS_URL is redis+cluster://host:port,host:port and QUEUE_PREFIX needs a
+{hash tag}, e.g. {closeloop} (docs/redis-cluster.md).
 
 Exit codes:
   0    done

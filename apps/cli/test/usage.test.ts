@@ -5,7 +5,10 @@ import { CONNECT_DEADLINE_MS } from '../src/redis.js';
 import { cliEnv, runCli, startCli } from './cli-process.js';
 
 const HELP = [
-  { args: [], shows: ['dead', 'queue', 'enqueue', 'Exit codes:', '130'] },
+  {
+    args: [],
+    shows: ['dead', 'queue', 'enqueue', 'redis+cluster://host:port,host:port', 'Exit codes:', '130'],
+  },
   { args: ['dead'], shows: ['list', 'show', 'replay', 'purge'] },
   {
     args: ['dead', 'list'],
