@@ -25,6 +25,7 @@ import type { RecordedCall } from '@closeloop/ghl-sandbox';
 import {
   medianOf,
   openBenchWorld,
+  processCpuMs,
   round,
   startBaselineWorker,
   poolIds,
@@ -121,9 +122,10 @@ async function topUp(waiting: number): Promise<void> {
 async function step(
   side: 'closeloop' | 'baseline',
   concurrency: number,
-): Promise<{ rate: number; bad: number }> {
+): Promise<{ rate: number; bad: number; cpuMsPerJob: number | undefined }> {
   await topUp(backlogFor(concurrency));
   let stop: () => Promise<void>;
+  let pid: number | undefined;
   if (side === 'closeloop') {
     await world.startWorkers(1, {
       GHL_LOCATION_TOKENS: Object.entries(tokens)
@@ -133,16 +135,22 @@ async function step(
       LOCATION_CONCURRENCY: String(concurrency),
     });
     stop = () => world.stopWorkers();
+    pid = world.workers()[0]?.child.pid;
   } else {
     const baseline = await startBaselineWorker(world, { concurrency, tokens });
     stop = () => baseline.stop();
+    pid = baseline.pid;
   }
   drainCalls();
   arrivals = [];
   const from = Date.now() + WARMUP_S * 1000;
   const to = from + SECONDS * 1000;
+  await new Promise((resolve) => setTimeout(resolve, from - Date.now()));
+  const cpuBefore = processCpuMs(pid);
+  await new Promise((resolve) => setTimeout(resolve, to - Date.now()));
+  const cpuAfter = processCpuMs(pid);
   // Past the window by one answer, so every call of the window has its status.
-  await new Promise((resolve) => setTimeout(resolve, to - Date.now() + LATENCY_MS + 200));
+  await new Promise((resolve) => setTimeout(resolve, LATENCY_MS + 200));
   drainCalls();
   await stop();
   const inWindow = arrivals.filter((call) => {
@@ -153,6 +161,10 @@ async function step(
   return {
     rate: inWindow.length / SECONDS,
     bad: inWindow.filter((call) => call.status !== 200).length,
+    cpuMsPerJob:
+      cpuBefore === undefined || cpuAfter === undefined || inWindow.length === 0
+        ? undefined
+        : round((cpuAfter - cpuBefore) / inWindow.length, 3),
   };
 }
 
@@ -168,6 +180,8 @@ try {
   for (const concurrency of CONCURRENCIES) {
     const ours: number[] = [];
     const theirs: number[] = [];
+    const ourCpu: number[] = [];
+    const theirCpu: number[] = [];
     let bad = 0;
     for (let run = 0; run < RUNS; run += 1) {
       const a = await step('closeloop', concurrency);
@@ -175,8 +189,11 @@ try {
       ours.push(round(a.rate));
       theirs.push(round(b.rate));
       bad += a.bad + b.bad;
+      if (a.cpuMsPerJob !== undefined) ourCpu.push(a.cpuMsPerJob);
+      if (b.cpuMsPerJob !== undefined) theirCpu.push(b.cpuMsPerJob);
       console.log(
-        `  concurrency ${concurrency} run ${run + 1}: closeloop ${round(a.rate)} jobs/s, baseline ${round(b.rate)} jobs/s`,
+        `  concurrency ${concurrency} run ${run + 1}: closeloop ${round(a.rate)} jobs/s (${a.cpuMsPerJob ?? '?'} ms CPU/job), ` +
+          `baseline ${round(b.rate)} jobs/s (${b.cpuMsPerJob ?? '?'} ms CPU/job)`,
       );
     }
     const closeloop = medianOf(ours);
@@ -189,6 +206,8 @@ try {
       ratioToBaseline: round(closeloop.median / baseline.median, 3),
       ratioToIdeal: round(closeloop.median / ideal(concurrency), 3),
       baselineRatioToIdeal: round(baseline.median / ideal(concurrency), 3),
+      ...(ourCpu.length > 0 && { closeloopCpuMsPerJob: medianOf(ourCpu) }),
+      ...(theirCpu.length > 0 && { baselineCpuMsPerJob: medianOf(theirCpu) }),
       nonOkAnswers: bad,
     });
   }
