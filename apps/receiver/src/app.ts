@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { findNodeRefusal } from '@closeloop/runtime';
 import {
   InternalTaskUpdateRequest,
   enqueueTaskUpdate,
@@ -239,24 +240,13 @@ function getRawBody(req: Request): Buffer {
   return Buffer.isBuffer(body) ? body : Buffer.alloc(0);
 }
 
-/** Node's own test for an expectation it can meet (lib/_http_server.js, `continueExpression`). */
-const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
-
 /**
- * The two HTTP/1.1 rules Node would enforce itself with a bare, empty answer (server.ts turns its
- * checks off or routes them here): a request without `Host` (RFC 9112 §3.2: 400) and an `Expect`
- * other than `100-continue` (RFC 9110 §10.1.1: 417). Here they get the error shape and a request id.
+ * What Node would refuse itself with a bare, empty answer (runtime http-server.ts findNodeRefusal;
+ * server.ts turns its checks off or routes them here) gets the error shape and a request id here.
  */
 function refuseWhatNodeWouldRefuse(req: Request, _res: Response, next: NextFunction): void {
-  if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
-    if (req.headers.host === undefined) {
-      throw new ReceiverError('BAD_REQUEST', 'An HTTP/1.1 request must carry a Host header');
-    }
-    const { expect } = req.headers;
-    if (expect !== undefined && !CONTINUE_EXPECTATION.test(expect)) {
-      throw new ReceiverError('EXPECTATION_FAILED', 'The only expectation supported is Expect: 100-continue');
-    }
-  }
+  const refusal = findNodeRefusal(req);
+  if (refusal) throw new ReceiverError(refusal.code, refusal.message);
   next();
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { requestIdFor } from '@closeloop/runtime';
 import type { Logger } from 'pino';
 import type { ErrorCode } from './errors.js';
 
@@ -15,9 +16,6 @@ export interface RequestContext {
 /** Kept beside the request rather than on it: no global type augmentation of Express. */
 const contexts = new WeakMap<Request, RequestContext>();
 
-/** An upstream id is echoed only when it is a plain token: it goes into logs and a header. */
-const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /**
  * Gives each request an id (the caller's `x-request-id` when sane, else a new UUID), echoes it in
  * the response, and a child logger carrying it. One access line per request at info, with the
@@ -25,8 +23,7 @@ const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function assignRequestContext(logger: Logger) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && ACCEPTABLE_REQUEST_ID.test(given) ? given : randomUUID();
+    const requestId = requestIdFor(req.headers['x-request-id']);
     const context: RequestContext = { requestId, log: logger.child({ requestId }) };
     contexts.set(req, context);
     res.setHeader('x-request-id', requestId);

@@ -1,8 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEAD_LETTER_QUEUE, openTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
-import { listenOn, startOpsServer, stopHttpServer, type OpsServer } from '@closeloop/runtime';
+import {
+  answerMalformedRequests,
+  listenOn,
+  startOpsServer,
+  stopHttpServer,
+  type OpsServer,
+} from '@closeloop/runtime';
 import { Queue } from 'bullmq';
 import express from 'express';
 import type { Logger } from 'pino';
@@ -187,21 +192,16 @@ function watchRedis(producer: TaskUpdateProducer, config: ReceiverConfig, logger
  * Requests Node's HTTP parser refuses never reach Express (bad request line, conflicting
  * Content-Length, headers over 16 KiB, a too slow client); answer those in the same error shape.
  */
-function answerMalformedRequest(error: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
+const answerMalformedRequest = answerMalformedRequests((error) => {
   const code: ErrorCode =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? 'HEADERS_TOO_LARGE'
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'REQUEST_TIMEOUT'
         : 'BAD_REQUEST';
-  const body = JSON.stringify(formatErrorBody(code, 'The HTTP request is malformed'));
-  // A new id, as every answer has one (request-context.ts); a request Node could not parse has no usable x-request-id.
-  socket.end(
-    `HTTP/1.1 ${mapCodeToStatus(code)} ${code}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
+  return {
+    status: mapCodeToStatus(code),
+    code,
+    body: JSON.stringify(formatErrorBody(code, 'The HTTP request is malformed')),
+  };
+});

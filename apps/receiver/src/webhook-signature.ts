@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { IdempotencyKey } from '@closeloop/queue';
-import { safeEqual } from '@closeloop/sources';
+import { readHeader, safeEqual } from '@closeloop/sources';
 import { ReceiverError } from './errors.js';
 
 /** Standard Webhooks' tolerance, both ways (spec; `standardwebhooks` uses the same 5 * 60 s). */
@@ -107,12 +107,6 @@ function decodeSecret(secret: string): Buffer {
   const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
   if (key.length === 0) throw new Error('A Standard Webhooks secret must not be empty');
   return key;
-}
-
-/** Node gives a string (repeats joined with ", "); the type allows string[] for a few headers only. */
-function readHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 function buildExpiredError(): ReceiverError {

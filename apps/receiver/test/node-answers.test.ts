@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { headerOf, sendRawHttp, type RawExchange } from '@closeloop/test-support';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   expectNothingEnqueued,
@@ -7,38 +7,6 @@ import {
   startTestReceiver,
   type TestReceiver,
 } from './helpers.js';
-
-interface RawExchange {
-  status: number;
-  head: string;
-  body: string;
-  /** Everything the server sent, interim answers (100 Continue) included. */
-  text: string;
-}
-
-/**
- * Writes `request` as it is on a fresh connection and reads until the server closes it (every
- * request here says `Connection: close`, or is one Node refuses). Unlike helpers.ts sendRaw it does
- * not half-close first: on a half-closed connection, the final answer after a 100 Continue never came.
- */
-function sendRaw(baseUrl: string, request: string): Promise<RawExchange> {
-  const { hostname, port } = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port) }, () => socket.write(request));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      // The final answer: past any interim 1xx answers.
-      const final = text.replace(/^(HTTP\/1\.1 1\d\d [^\r]*\r\n(?:[^\r]+\r\n)*\r\n)+/, '');
-      const separator = final.indexOf('\r\n\r\n');
-      const head = separator === -1 ? final : final.slice(0, separator);
-      const body = separator === -1 ? '' : final.slice(separator + 4);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body, text });
-    });
-  });
-}
 
 /**
  * Requests Node's HTTP server would answer by itself, before any route runs, with a bare status
@@ -63,14 +31,6 @@ describe('Answers Node would give on its own', () => {
     await receiver.close();
   });
 
-  /** The header value of `name` in a raw response head, lower-cased name match. */
-  const headerOf = (head: string, name: string): string | undefined =>
-    head
-      .split('\r\n')
-      .slice(1)
-      .map((line) => /^([^:]+):\s*(.*)$/.exec(line))
-      .find((match) => match?.[1]?.toLowerCase() === name)?.[2];
-
   function expectErrorShape(response: RawExchange, status: number, code: string): void {
     expect({ status: response.status, body: JSON.parse(response.body) as unknown }).toEqual({
       status,
@@ -93,17 +53,17 @@ describe('Answers Node would give on its own', () => {
   };
 
   it('When an HTTP/1.1 request has no Host header, then 400 BAD_REQUEST in the error shape with a request id', async () => {
-    const response = await sendRaw(receiver.url, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n');
+    const response = await sendRawHttp(receiver.url, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n');
     expectErrorShape(response, 400, 'BAD_REQUEST');
     expect(JSON.parse(response.body)).toMatchObject({ error: { message: expect.stringContaining('Host') } });
   });
 
   it('When a genuine signed event arrives without a Host header, then 400 BAD_REQUEST and nothing is enqueued', async () => {
-    expectErrorShape(await sendRaw(receiver.url, signedRequest('', false)), 400, 'BAD_REQUEST');
+    expectErrorShape(await sendRawHttp(receiver.url, signedRequest('', false)), 400, 'BAD_REQUEST');
   });
 
   it('When an HTTP/1.0 request has no Host header, then it is served (Host is an HTTP/1.1 rule)', async () => {
-    const response = await sendRaw(receiver.url, 'GET /healthz HTTP/1.0\r\n\r\n');
+    const response = await sendRawHttp(receiver.url, 'GET /healthz HTTP/1.0\r\n\r\n');
     expect(response.status).toBe(200);
     expect(JSON.parse(response.body)).toEqual({ status: 'ok' });
   });
@@ -111,13 +71,13 @@ describe('Answers Node would give on its own', () => {
   it.each(['200-ok', 'x-foo', '100-continuous', ''])(
     'When Expect is %j, then 417 EXPECTATION_FAILED in the error shape with a request id, and nothing is enqueued',
     async (expectation) => {
-      const response = await sendRaw(receiver.url, signedRequest(`Expect: ${expectation}\r\n`));
+      const response = await sendRawHttp(receiver.url, signedRequest(`Expect: ${expectation}\r\n`));
       expectErrorShape(response, 417, 'EXPECTATION_FAILED');
     },
   );
 
   it('When Expect is 100-continue, then the event is accepted after a 100 Continue', async () => {
-    const response = await sendRaw(receiver.url, signedRequest('Expect: 100-continue\r\n'));
+    const response = await sendRawHttp(receiver.url, signedRequest('Expect: 100-continue\r\n'));
     try {
       expect(response.text).toMatch(/^HTTP\/1\.1 100 Continue\r\n/);
       expect(response.status).toBe(202);
@@ -146,7 +106,7 @@ describe('Answers Node would give on its own', () => {
   ])(
     'When the request has %s, then %i %s in the error shape with a request id',
     async (_name, status, code, request) => {
-      expectErrorShape(await sendRaw(receiver.url, request), status, code);
+      expectErrorShape(await sendRawHttp(receiver.url, request), status, code);
     },
   );
 });

@@ -1,9 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { listenOn, stopHttpServer } from './http-server.js';
+import {
+  answerMalformedRequests,
+  findNodeRefusal,
+  listenOn,
+  requestIdFor,
+  stopHttpServer,
+} from './http-server.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 
 /**
@@ -72,12 +76,6 @@ const STATUS_OF: Record<OpsErrorCode, number> = {
   INTERNAL: 500,
 };
 
-/** A caller's `x-request-id` is echoed only when it is a plain token (as the receiver's request-context.ts). */
-const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** Node's own test for an expectation it can meet (lib/_http_server.js, `continueExpression`). */
-const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
-
 export async function startOpsServer(options: StartOpsServerOptions): Promise<OpsServer> {
   const { logger } = options;
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
@@ -121,12 +119,8 @@ export async function startOpsServer(options: StartOpsServerOptions): Promise<Op
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const given = req.headers['x-request-id'];
-    res.setHeader(
-      'x-request-id',
-      typeof given === 'string' && ACCEPTABLE_REQUEST_ID.test(given) ? given : randomUUID(),
-    );
-    const refusal = refuseWhatNodeWouldRefuse(req);
+    res.setHeader('x-request-id', requestIdFor(req.headers['x-request-id']));
+    const refusal = findNodeRefusal(req);
     if (refusal) {
       sendError(res, refusal.code, refusal.message);
       return;
@@ -169,7 +163,16 @@ export async function startOpsServer(options: StartOpsServerOptions): Promise<Op
   // listener (apps/receiver/src/server.ts).
   const server = createServer({ requireHostHeader: false }, handle);
   server.on('checkExpectation', handle);
-  server.on('clientError', answerMalformedRequest);
+  // All as 400 BAD_REQUEST (Node itself says 431 and 408 for headers over 16 KiB and a slow client).
+  server.on(
+    'clientError',
+    answerMalformedRequests(() => ({
+      status: STATUS_OF.BAD_REQUEST,
+      code: 'BAD_REQUEST',
+      body: JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'The HTTP request is malformed' } }),
+      headers: { 'Cache-Control': 'no-store' },
+    })),
+  );
   await listenOn(server, options.port, options.host);
   const port = (server.address() as AddressInfo).port;
   const host = ['0.0.0.0', '::', ''].includes(options.host) ? '127.0.0.1' : options.host;
@@ -181,50 +184,6 @@ export async function startOpsServer(options: StartOpsServerOptions): Promise<Op
     port,
     close: () => (closing ??= stopHttpServer(server, options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS)),
   };
-}
-
-/**
- * The two HTTP/1.1 rules Node would enforce itself with a bare, empty answer (the server turns its
- * checks off or routes them to the handler): a request without `Host` (RFC 9112 §3.2: 400) and an
- * `Expect` other than `100-continue` (RFC 9110 §10.1.1: 417). As refuseWhatNodeWouldRefuse in
- * apps/receiver/src/app.ts.
- */
-function refuseWhatNodeWouldRefuse(
-  req: IncomingMessage,
-): { code: OpsErrorCode; message: string } | undefined {
-  if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
-    if (req.headers.host === undefined) {
-      return { code: 'BAD_REQUEST', message: 'An HTTP/1.1 request must carry a Host header' };
-    }
-    const { expect } = req.headers;
-    if (expect !== undefined && !CONTINUE_EXPECTATION.test(expect)) {
-      return {
-        code: 'EXPECTATION_FAILED',
-        message: 'The only expectation supported is Expect: 100-continue',
-      };
-    }
-  }
-  return undefined;
-}
-
-/**
- * Requests Node's HTTP parser refuses never reach the handler (bad request line, conflicting
- * Content-Length, headers over 16 KiB, a too slow client); answer those in the same error shape, all
- * as 400 BAD_REQUEST (Node itself says 431 and 408 for the last two).
- * A new id: a request Node could not parse has no usable x-request-id.
- */
-function answerMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const code: OpsErrorCode = 'BAD_REQUEST';
-  const body = JSON.stringify({ error: { code, message: 'The HTTP request is malformed' } });
-  socket.end(
-    `HTTP/1.1 ${STATUS_OF[code]} ${code}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n` +
-      `x-request-id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }
 
 /** Resolves like `work`, or with 'timeout' after `ms`; a late rejection of `work` is absorbed. */

@@ -28,3 +28,4 @@ export {
   type ContractResponseCheck,
 } from './ghl-contract.js';
 export { startBareExpress, summarizeLoad } from './bench.js';
+export { sendRawHttp, headerOf, type RawExchange } from './raw-http.js';
