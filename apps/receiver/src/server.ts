@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { DEAD_LETTER_QUEUE, openTaskUpdateProducer, type TaskUpdateProducer } from '@closeloop/queue';
 import {
   answerMalformedRequests,
+  classifyMalformedRequest,
   listenOn,
   startOpsServer,
   stopHttpServer,
@@ -193,12 +194,7 @@ function watchRedis(producer: TaskUpdateProducer, config: ReceiverConfig, logger
  * Content-Length, headers over 16 KiB, a too slow client); answer those in the same error shape.
  */
 const answerMalformedRequest = answerMalformedRequests((error) => {
-  const code: ErrorCode =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? 'HEADERS_TOO_LARGE'
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? 'REQUEST_TIMEOUT'
-        : 'BAD_REQUEST';
+  const code: ErrorCode = classifyMalformedRequest(error);
   return {
     status: mapCodeToStatus(code),
     code,

@@ -64,6 +64,26 @@ export function findNodeRefusal(req: IncomingMessage): NodeRefusal | undefined {
   return undefined;
 }
 
+/** What a request Node's parser refused is answered with (RFC 9110 §15.5.1, §15.5.9; RFC 6585 §5). */
+export type MalformedRequestCode = 'BAD_REQUEST' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT';
+
+export const MALFORMED_REQUEST_STATUS: Record<MalformedRequestCode, number> = {
+  BAD_REQUEST: 400,
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
+};
+
+/**
+ * The statuses Node itself gives a 'clientError' (lib/_http_server.js `onParserExecuteCommon`,
+ * `socketOnError`): headers over `maxHeaderSize` 431, a client slower than `headersTimeout` or
+ * `requestTimeout` 408, anything else it cannot parse 400.
+ */
+export function classifyMalformedRequest(error: NodeJS.ErrnoException): MalformedRequestCode {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return 'HEADERS_TOO_LARGE';
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'REQUEST_TIMEOUT';
+  return 'BAD_REQUEST';
+}
+
 export interface MalformedRequestAnswer {
   status: number;
   code: string;

@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import {
   answerMalformedRequests,
+  classifyMalformedRequest,
+  MALFORMED_REQUEST_STATUS,
+  type MalformedRequestCode,
   findNodeRefusal,
   listenOn,
   requestIdFor,
@@ -26,7 +29,7 @@ export type OpsRequestHandler = (
 ) => unknown;
 
 export type OpsErrorCode =
-  | 'BAD_REQUEST'
+  | MalformedRequestCode
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
   | 'EXPECTATION_FAILED'
@@ -67,7 +70,7 @@ export const DEFAULT_METRICS_TIMEOUT_MS = 5_000;
 const DEFAULT_CLOSE_GRACE_MS = 2_000;
 
 const STATUS_OF: Record<OpsErrorCode, number> = {
-  BAD_REQUEST: 400,
+  ...MALFORMED_REQUEST_STATUS,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   EXPECTATION_FAILED: 417,
@@ -163,15 +166,18 @@ export async function startOpsServer(options: StartOpsServerOptions): Promise<Op
   // listener (apps/receiver/src/server.ts).
   const server = createServer({ requireHostHeader: false }, handle);
   server.on('checkExpectation', handle);
-  // All as 400 BAD_REQUEST (Node itself says 431 and 408 for headers over 16 KiB and a slow client).
+  // With the statuses Node would give: 431 for headers over 16 KiB, 408 for a slow client, else 400.
   server.on(
     'clientError',
-    answerMalformedRequests(() => ({
-      status: STATUS_OF.BAD_REQUEST,
-      code: 'BAD_REQUEST',
-      body: JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'The HTTP request is malformed' } }),
-      headers: { 'Cache-Control': 'no-store' },
-    })),
+    answerMalformedRequests((error) => {
+      const code = classifyMalformedRequest(error);
+      return {
+        status: STATUS_OF[code],
+        code,
+        body: JSON.stringify({ error: { code, message: 'The HTTP request is malformed' } }),
+        headers: { 'Cache-Control': 'no-store' },
+      };
+    }),
   );
   await listenOn(server, options.port, options.host);
   const port = (server.address() as AddressInfo).port;
