@@ -68,13 +68,25 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** An Error stays an Error (its message and stack are not enumerable), for pino's err serializer. */
+/**
+ * An Error stays an Error (its message and stack are not enumerable), for pino's err serializer.
+ * Values are read from the original, not descriptors copied: on Node 24 (V8 13.6) `stack` is an
+ * accessor that answers only for the error it was captured on, so a copied getter gave `undefined`
+ * and the log line lost its stack (logger.test.ts, run on Node 24 by scripts/test-node24.sh).
+ */
 function plainCopy(object: Record<string, unknown>): Record<string, unknown> {
   if (!(object instanceof Error)) return { ...object };
-  return Object.defineProperties(
-    Object.create(Object.getPrototypeOf(object) as object) as Record<string, unknown>,
-    Object.getOwnPropertyDescriptors(object),
-  );
+  const copy = Object.create(Object.getPrototypeOf(object) as object) as Record<string, unknown>;
+  for (const key of Reflect.ownKeys(object)) {
+    const descriptor = Object.getOwnPropertyDescriptor(object, key);
+    Object.defineProperty(copy, key, {
+      value: (object as Record<string | symbol, unknown>)[key],
+      enumerable: descriptor?.enumerable ?? false,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return copy;
 }
 
 export interface CreateLoggerOptions {
