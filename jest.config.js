@@ -16,4 +16,9 @@ export default {
   globalSetup: '<rootDir>/packages/test-support/src/global-setup.ts',
   globalTeardown: '<rootDir>/packages/test-support/src/global-teardown.ts',
   testTimeout: 30_000,
+  // Test files run in a worker process that is replaced once its heap passes 1 GB after a file.
+  // Without it, on two cores (one worker) jest runs every file in its main process, where each file's
+  // modules stay reachable under --experimental-vm-modules: the heap grew ~30 MB a file and reached
+  // 1.18 GB by the end of one CI run, a third of Node's default heap limit.
+  workerIdleMemoryLimit: '1GB',
 };
