@@ -1,4 +1,4 @@
-import { headerOf, sendRawHttp, type RawExchange } from '@closeloop/test-support';
+import { headerOf, malformedHttpRequests, sendRawHttp, type RawExchange } from '@closeloop/test-support';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   expectNothingEnqueued,
@@ -88,22 +88,7 @@ describe('Answers Node would give on its own', () => {
     }
   });
 
-  it.each([
-    ['a garbage request line', 400, 'BAD_REQUEST', 'HELLO THERE\r\n\r\n'],
-    ['a header without a colon', 400, 'BAD_REQUEST', 'GET /healthz HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n'],
-    [
-      'conflicting Content-Length headers',
-      400,
-      'BAD_REQUEST',
-      'POST /v1/task-updates HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}',
-    ],
-    [
-      'headers over 16 KiB',
-      431,
-      'HEADERS_TOO_LARGE',
-      `GET /healthz HTTP/1.1\r\nHost: x\r\nx-filler: ${'a'.repeat(20_000)}\r\n\r\n`,
-    ],
-  ])(
+  it.each(malformedHttpRequests('/v1/task-updates'))(
     'When the request has %s, then %i %s in the error shape with a request id',
     async (_name, status, code, request) => {
       expectErrorShape(await sendRawHttp(receiver.url, request), status, code);

@@ -28,4 +28,4 @@ export {
   type ContractResponseCheck,
 } from './ghl-contract.js';
 export { startBareExpress, summarizeLoad } from './bench.js';
-export { sendRawHttp, headerOf, type RawExchange } from './raw-http.js';
+export { sendRawHttp, headerOf, malformedHttpRequests, type RawExchange } from './raw-http.js';

@@ -44,3 +44,27 @@ export function headerOf(head: string, name: string): string | undefined {
     .map((line) => /^([^:]+):\s*(.*)$/.exec(line))
     .find((match) => match?.[1]?.toLowerCase() === name)?.[2];
 }
+
+/**
+ * Requests Node's HTTP parser refuses ('clientError'), each with the status and code a closeloop
+ * listener answers it with (packages/runtime http-server.ts `classifyMalformedRequest`):
+ * `[what is wrong, status, code, the raw request]`. `postPath` is a route that takes a body.
+ */
+export function malformedHttpRequests(postPath: string): [string, number, string, string][] {
+  return [
+    ['a garbage request line', 400, 'BAD_REQUEST', 'HELLO THERE\r\n\r\n'],
+    ['a header without a colon', 400, 'BAD_REQUEST', 'GET /healthz HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n'],
+    [
+      'conflicting Content-Length headers',
+      400,
+      'BAD_REQUEST',
+      `POST ${postPath} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}`,
+    ],
+    [
+      'headers over 16 KiB',
+      431,
+      'HEADERS_TOO_LARGE',
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nx-filler: ${'a'.repeat(20_000)}\r\n\r\n`,
+    ],
+  ];
+}
