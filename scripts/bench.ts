@@ -4,7 +4,7 @@
  * in the same run on the same machine; this runner collects each one's final JSON line and prints
  * every figure beside its baseline, as a ratio (README "Benchmarks").
  *
- *   pnpm bench                          every benchmark with its defaults (about 12 minutes on 2 cores)
+ *   pnpm bench                          every benchmark with its defaults (about 8 minutes on 2 cores)
  *   pnpm bench [seconds] [connections]  the same, with these for the sandbox and receiver load steps
  *   pnpm bench --smoke                  every benchmark with small counts (about 4 minutes): proves they work
  *   pnpm bench <name> [args…]           one of: sandbox, receiver, worker, e2e, budget, fairness, memory;
