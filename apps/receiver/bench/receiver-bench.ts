@@ -6,9 +6,10 @@
  *   pnpm exec tsx apps/receiver/bench/receiver-bench.ts [seconds=10] [connections=50]
  *
  * Redis: REDIS_URL if set (a fresh key prefix, deleted afterwards), else its own redis-server.
- * The receiver logs at BENCH_LOG_LEVEL (default info, as in production) into /dev/null, so the
- * cost of its access log is measured but no terminal is. Load stays on 127.0.0.1, bounded in time
- * (SETUP-NOTES); the load generator is a separate process (load-generator.ts).
+ * The receiver logs at BENCH_LOG_LEVEL (default info, as in production) into /dev/null, synchronously
+ * as it writes stdout (packages/runtime logger.ts), so the cost of its access log is measured but no
+ * terminal is. Load stays on 127.0.0.1, bounded in time; the load generator is a separate process
+ * (load-generator.ts).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -84,7 +85,7 @@ const config = expectConfig(
   }),
 );
 const receiver = await startReceiver(config, {
-  logger: createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })),
+  logger: createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: true })),
 });
 // It listens before Redis answers: load it only once it has.
 await waitFor(async () => (await fetch(`${receiver.url}/readyz`)).ok, {

@@ -4,7 +4,7 @@
  *
  *   pnpm exec tsx packages/ghl-sandbox/bench/sandbox-bench.ts [seconds=10] [connections=50]
  *
- * Load stays on 127.0.0.1 and bounded in time (SETUP-NOTES). autocannon runs in a worker thread so
+ * Load stays on 127.0.0.1 and bounded in time. autocannon runs in a worker thread so
  * that the load generator does not share the servers' event loop.
  */
 import autocannon, { type Result } from 'autocannon';

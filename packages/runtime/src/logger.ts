@@ -112,9 +112,11 @@ export function createLogger(options: CreateLoggerOptions): Logger {
     const stream = pretty({ sync: true, ...(options.destination && { destination: options.destination }) });
     return redactChildBindings(pino(loggerOptions, stream));
   }
-  return redactChildBindings(
-    options.destination ? pino(loggerOptions, options.destination) : pino(loggerOptions),
-  );
+  // Synchronous for the same reason. pino's default stdout stream writes asynchronously and, at
+  // process.exit, writes what it buffered at once while a write may still be in flight: lines came
+  // out of order ("started" after "closed", "shutting down" after "closed": lifecycle.test.ts).
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: true });
+  return redactChildBindings(pino(loggerOptions, destination));
 }
 
 /**
