@@ -78,10 +78,9 @@ function plainCopy(object: Record<string, unknown>): Record<string, unknown> {
   if (!(object instanceof Error)) return { ...object };
   const copy = Object.create(Object.getPrototypeOf(object) as object) as Record<string, unknown>;
   for (const key of Reflect.ownKeys(object)) {
-    const descriptor = Object.getOwnPropertyDescriptor(object, key);
     Object.defineProperty(copy, key, {
       value: (object as Record<string | symbol, unknown>)[key],
-      enumerable: descriptor?.enumerable ?? false,
+      enumerable: Object.prototype.propertyIsEnumerable.call(object, key),
       writable: true,
       configurable: true,
     });
