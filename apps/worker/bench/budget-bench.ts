@@ -3,10 +3,13 @@
  * under a backlog on many locations at once, with worker processes as `pnpm start:worker` runs them.
  *
  *   pnpm bench budget [--locations 20] [--jobs 300] [--limit 100] [--interval-ms 10000]
- *                     [--window sliding|fixed] [--workers 2] [--concurrency 50]
+ *                     [--window sliding|fixed] [--workers 2] [--concurrency 50] [--latency-ms 0]
  *
  * Defaults are the issue's figures: 20 locations × 300 jobs, GHL's 100 requests per 10 s. A shorter
  * interval (`--limit 20 --interval-ms 2000`) puts more windows into the run; the ratios mean the same.
+ * `--latency-ms` makes the sandbox answer every PUT that much later (a real GHL takes time to answer):
+ * the budget stamps each request with its answer's time, so the latency lengthens each slot's reuse,
+ * and the slots planned behind requests not yet answered must allow for it (docs/rate-budget.md).
  * Every variable is also read as BENCH_BUDGET_<NAME> (BENCH_BUDGET_INTERVAL_MS=2000).
  *
  * What runs: a GHL sandbox in this process (its call log is drained every 250 ms, so no call is lost
@@ -35,6 +38,7 @@
  * Load stays on 127.0.0.1, bounded by the job count and a deadline (--timeout-s, default 300).
  */
 import { parseArgs } from 'node:util';
+import type { RecordedCall } from '@closeloop/ghl-sandbox';
 import { enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
 import { waitFor } from '@closeloop/test-support';
 import { ms, quantile, round, openBenchWorld, positiveInteger } from './bench-support.js';
@@ -48,6 +52,7 @@ const { values: flags } = parseArgs({
     window: { type: 'string' },
     workers: { type: 'string' },
     concurrency: { type: 'string' },
+    'latency-ms': { type: 'string' },
     'timeout-s': { type: 'string' },
   },
   allowPositionals: true,
@@ -56,6 +61,8 @@ const { values: flags } = parseArgs({
 function setting(name: keyof typeof flags, fallback: number): number {
   const env = process.env[`BENCH_BUDGET_${name.toUpperCase().replace(/-/g, '_')}`];
   const raw = flags[name] ?? env;
+  // 0 is a latency, not a missing figure.
+  if (name === 'latency-ms' && raw !== undefined && /^0+$/.test(String(raw))) return 0;
   return positiveInteger(name, raw, fallback);
 }
 
@@ -66,6 +73,7 @@ const INTERVAL_MS = setting('interval-ms', 10_000);
 const WORKERS = setting('workers', 2);
 const CONCURRENCY = setting('concurrency', 50);
 const TIMEOUT_MS = setting('timeout-s', 300) * 1_000;
+const LATENCY_MS = setting('latency-ms', 0);
 const WINDOW = flags.window ?? process.env.BENCH_BUDGET_WINDOW ?? 'sliding';
 if (WINDOW !== 'sliding' && WINDOW !== 'fixed') throw new Error(`--window must be sliding or fixed`);
 if (INTERVAL_MS % 1_000 !== 0)
@@ -113,12 +121,11 @@ const world = await openBenchWorld({
 });
 const { state, control, producer } = world;
 
-// The sandbox's call log, drained synchronously (list + clear in one turn of this event loop).
-const puts: Array<{ at: number; status: number; location: string }> = [];
+// The sandbox's call log, drained synchronously (list + clear in one turn of this event loop). The
+// records themselves are kept: a call still waiting for its answer (--latency-ms) gets its status later.
+const recorded: RecordedCall[] = [];
 const drainCalls = (): void => {
-  for (const call of state.calls.list({ method: 'PUT' })) {
-    puts.push({ at: Date.parse(call.at), status: call.status, location: call.tokenLocationId ?? '' });
-  }
+  recorded.push(...state.calls.list({ method: 'PUT' }));
   state.calls.clear();
 };
 const drainTimer = setInterval(drainCalls, 250);
@@ -133,6 +140,10 @@ try {
     ),
   });
 
+  if (LATENCY_MS > 0) {
+    // Every bench task id starts with 'benchTask' (taskId above): the fault applies to all of them.
+    await control.injectFault({ taskId: 'benchTask', latencyMs: LATENCY_MS, ratio: 1 });
+  }
   const env = await world.startWorkers(WORKERS, {
     GHL_LOCATION_TOKENS: locations.map((i) => `${locationId(i)}=${tokenOf(i)}`).join(' '),
     WORKER_CONCURRENCY: String(CONCURRENCY),
@@ -161,6 +172,7 @@ try {
   console.log(
     `${LOCATIONS} locations × ${JOBS} jobs, ${LIMIT} per ${INTERVAL_MS / 1000} s each (${WINDOW} window), ` +
       `${WORKERS} worker processes × concurrency ${CONCURRENCY}` +
+      `${LATENCY_MS > 0 ? `, GHL answering after ${LATENCY_MS} ms` : ''}` +
       `${env.LOCATION_CONCURRENCY ? `, LOCATION_CONCURRENCY ${env.LOCATION_CONCURRENCY}` : ''}, ` +
       `Redis ${world.ownRedis ? 'own redis-server' : 'REDIS_URL'}; enqueued in ${enqueueMs} ms`,
   );
@@ -172,6 +184,11 @@ try {
     { timeoutMs: TIMEOUT_MS, intervalMs: 200, description: `${total} jobs to finish` },
   );
   drainCalls();
+  const puts = recorded.map((call) => ({
+    at: Date.parse(call.at),
+    status: call.status,
+    location: call.tokenLocationId ?? '',
+  }));
 
   const jobs = await producer.queue.getJobs(['completed'], 0, -1);
   const failed = await producer.queue.getJobCountByTypes('failed');
@@ -255,6 +272,7 @@ try {
     intervalMs: INTERVAL_MS,
     workers: WORKERS,
     concurrency: CONCURRENCY,
+    latencyMs: LATENCY_MS,
     locationConcurrency: env.LOCATION_CONCURRENCY ? Number(env.LOCATION_CONCURRENCY) : 'worker default',
     completed: jobs.length,
     failed,

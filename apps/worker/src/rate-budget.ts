@@ -99,9 +99,11 @@ export const SHORT_WAIT_MS = 500;
 /** After a daily hold, the probe has this long to come back before another request may probe. */
 export const DAILY_PROBE_MS = 30_000;
 
-// KEYS: log (ZSET slot-ms → member), state (HASH max, interval, holdUntil, dailyHold, probe, lag, callMs, waiterSeq),
+// KEYS: log (ZSET slot-ms → member: a reservation is the holder, a request in flight holder!sent, an
+// answered one holder!done@<ms>), state (HASH max, interval, holdUntil, dailyHold, probe, lag, lagMean,
+// callMs, callMean, waiterSeq),
 // inflight (ZSET holder → expiry ms), waiters (ZSET holder → arrival order). ARGV: defaultMax, defaultInterval, marginRatio, holder ('' = no
-// reservation), probeMs, inflightCap (0 = none), inflightTtlMs, minTurnMs, firstTurnMs.
+// reservation), probeMs, inflightCap (0 = none), inflightTtlMs, minTurnMs, firstTurnMs, shortWaitMs.
 // Returns {1, 0} go · {0, waitMs, reserved(0|1), busy(0|1)}.
 const TAKE = `
 local t = redis.call('TIME')
@@ -142,9 +144,27 @@ local max = tonumber(redis.call('HGET', KEYS[2], 'max') or ARGV[1])
 local interval = tonumber(redis.call('HGET', KEYS[2], 'interval') or ARGV[2])
 -- The margin: a share of the interval, for the time between a request's slot and GHL counting it
 -- while it is in flight. Once answered, its entry carries the answer's time (OBSERVE), which is never
--- earlier than GHL's count, so nothing more is added for the time calls take.
+-- earlier than GHL's count; slots planned after an entry not answered yet add the expected lag
+-- instead (countedBy below).
 local margin = math.ceil(interval * tonumber(ARGV[3]))
 local holdUntil = tonumber(redis.call('HGET', KEYS[2], 'holdUntil') or '0')
+local lag = tonumber(redis.call('HGET', KEYS[2], 'lagMean') or '0')
+
+-- When GHL will have counted the request of a log entry, at the latest. An answered one (re-stamped
+-- by OBSERVE) or one GHL reported (ghl@) is there already. One in flight is re-stamped when its
+-- answer comes, a reservation after it is sent: both are expected the location's lag later (the
+-- mean send-to-answer time OBSERVE learns). Slots that follow an entry are spaced from this time, not
+-- from the entry's score: spaced from the score, every window of a backlog came the lag later than
+-- its reservations said, the lateness added up window after window, and claims found their window
+-- full again and again (with 300 ms answers at 20 per 1 s, jobs were activated up to 12 times).
+local function answered(member)
+  return string.find(member, '!done@', 1, true) ~= nil or string.sub(member, 1, 4) == 'ghl@'
+end
+local function countedBy(member, score)
+  if answered(member) then return score end
+  if string.sub(member, -5) == '!sent' then return math.max(score + lag, now) end
+  return math.max(score, now) + lag
+end
 
 -- Sends now: the log records the request, and a holder takes its place in flight.
 local function go(member)
@@ -188,13 +208,19 @@ if holder ~= '' then
         redis.call('ZADD', KEYS[1], reserved, holder)
         return waitForPlace()
       end
-      -- The window filled up meanwhile: wait, keeping this place, until enough of it has passed.
+      -- The window filled up meanwhile (answers came later than expected). A short wait keeps this
+      -- place: the worker waits it out (task-processor.ts), it costs no activation. A longer one
+      -- takes the next free slot, as a new request would: the slots after this one are promised to
+      -- the jobs behind it, and squeezing in between would fill their windows and make their claims
+      -- wait in turn, each costing an activation.
       local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - interval - margin), now, 'WITHSCORES', 'LIMIT', inWindow - max, 1)
-      return reserve(math.max(now + 1, tonumber(first[2]) + interval + margin))
+      local keep = math.max(now + 1, countedBy(first[1], tonumber(first[2])) + interval + margin)
+      if keep - now <= tonumber(ARGV[10]) then return reserve(keep) end
     elseif holdUntil <= now then
       return reserve(reserved)
     end
-    -- A hold came after the reservation: give the slot up and queue again.
+    -- A hold came after the reservation, or the window filled for longer than a short wait: give
+    -- the slot up and queue again.
   end
 end
 
@@ -214,7 +240,25 @@ if count > 0 then
 end
 if count >= max then
   local limiting = redis.call('ZRANGE', KEYS[1], count - max, count - max, 'WITHSCORES')
-  slot = math.max(slot, tonumber(limiting[2]) + interval + margin)
+  slot = math.max(slot, countedBy(limiting[1], tonumber(limiting[2])) + interval + margin)
+end
+-- The places in flight are planned too: a slot at which the location's cap is full makes its claim
+-- wait for a place (another activation, and a send later than the window planned). Once a call's
+-- duration is known, a slot comes no earlier than the end of the call cap requests before it that
+-- is not yet answered (a reservation's call starts at its slot, or now if that has passed).
+local callMs = tonumber(redis.call('HGET', KEYS[2], 'callMean') or '0')
+if cap > 0 and callMs > 0 and count >= cap then
+  local recent = redis.call('ZREVRANGE', KEYS[1], 0, cap * 4, 'WITHSCORES')
+  local open = 0
+  for i = 1, #recent, 2 do
+    if not answered(recent[i]) then
+      open = open + 1
+      if open == cap then
+        slot = math.max(slot, math.max(tonumber(recent[i + 1]), now) + callMs)
+        break
+      end
+    end
+  end
 end
 if slot <= now then
   if not placeFree() then
@@ -237,6 +281,12 @@ return reserve(slot)
 const OBSERVE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- An exponential moving average (a fifth of each sample), from the first sample.
+local function movingMean(field, sample)
+  local mean = redis.call('HGET', KEYS[2], field)
+  if not mean then return sample end
+  return math.floor(tonumber(mean) * 0.8 + sample * 0.2 + 0.5)
+end
 -- How far back GHL's count may reach in the log: its window is measured from when the request
 -- arrived, the log's entries are stamped up to this answer's latency later, and slots add a margin.
 local slack = 0
@@ -245,18 +295,27 @@ if ARGV[7] ~= '' then
   -- the slots after it are measured from a time GHL cannot have seen earlier.
   local sent = redis.call('ZSCORE', KEYS[1], ARGV[7] .. '!sent')
   if sent then
-    redis.call('ZADD', KEYS[1], 'XX', now, ARGV[7] .. '!sent')
-    -- The lag between a slot and its answer, kept high-water with a slow decay: the next slots add it.
+    -- Renamed as answered (TAKE spaces the slots after it from this time, adding no lag), under a
+    -- name of its own: the holder's retry is another request, with an entry of its own.
+    redis.call('ZREM', KEYS[1], ARGV[7] .. '!sent')
+    redis.call('ZADD', KEYS[1], now, ARGV[7] .. '!done@' .. now)
+    -- The lag between a send and its answer, kept high-water with a slow decay: TAKE expects the
+    -- requests still in flight or reserved to be counted this much later.
     local lag = tonumber(redis.call('HGET', KEYS[2], 'lag') or '0')
     local sample = math.max(0, now - tonumber(sent))
     slack = sample
     redis.call('HSET', KEYS[2], 'lag', math.max(sample, math.floor(lag * 0.9)))
+    -- Its mean (a moving average) plans the slots (TAKE): planned from the high-water mark, every
+    -- window of a backlog came as late as the slowest answer; a claim whose answers came later than
+    -- the mean waits a moment in the worker instead.
+    redis.call('HSET', KEYS[2], 'lagMean', movingMean('lagMean', sample))
   end
 end
 if ARGV[9] ~= '' then
   -- How long the location's calls take, high-water with a slow decay (the waiters' turns).
   local callMs = tonumber(redis.call('HGET', KEYS[2], 'callMs') or '0')
   redis.call('HSET', KEYS[2], 'callMs', math.max(tonumber(ARGV[9]), math.floor(callMs * 0.9)))
+  redis.call('HSET', KEYS[2], 'callMean', movingMean('callMean', tonumber(ARGV[9])))
 end
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[2], 'max', ARGV[1]) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], 'interval', ARGV[2]) end
@@ -328,6 +387,7 @@ interface BudgetCommands {
     inflightTtlMs: string,
     minTurnMs: string,
     firstTurnMs: string,
+    shortWaitMs: string,
   ): Promise<[number, number, number?, number?]>;
   closeloopBudgetObserve(
     log: string,
@@ -391,6 +451,7 @@ export function createRateBudget(
         inflightTtlMs,
         String(MIN_TURN_MS),
         String(FIRST_TURN_MS),
+        String(SHORT_WAIT_MS),
       );
       if (go === 1) return { ok: true };
       return { ok: false, msBeforeNext: Math.max(0, waitMs), reserved: reserved === 1, busy: busy === 1 };

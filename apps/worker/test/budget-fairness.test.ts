@@ -125,27 +125,42 @@ describe('budget across worker processes', () => {
     30_000,
   );
 
-  it('When one location has a backlog of 200 jobs at 20 per 1 s, then its jobs are activated about twice per GHL call (not again every window)', async () => {
-    const h = await limitedHarness(20, 1_000, 'sliding');
-    await twoWorkers(h, 20, 1_000);
-    const jobs = await backlog(h, LOCATIONS[0], 200);
+  // The first case is the budget's own pace; the second makes GHL answer a third of the window
+  // late, which a loaded machine also does (answers are recorded late). Before slots were planned
+  // from when answers are expected (src/rate-budget.ts countedBy), that case cost 3.8 activations
+  // per call, up to 12 for one job, and more the longer the backlog.
+  it.each([
+    { latencyMs: 0, perCall: 2.5 },
+    { latencyMs: 300, perCall: 3 },
+  ])(
+    'When one location has a backlog of 200 jobs at 20 per 1 s and GHL answers after $latencyMs ms, then no job is activated more than 4 times, and at most $perCall times per GHL call on average',
+    async ({ latencyMs, perCall }) => {
+      const h = await limitedHarness(20, 1_000, 'sliding');
+      await twoWorkers(h, 20, 1_000);
+      if (latencyMs > 0) {
+        await h.sandbox.control.injectFault({ taskId: LOC_A.slice(0, 4), latencyMs, ratio: 1 });
+      }
+      const jobs = await backlog(h, LOCATIONS[0], 200);
 
-    await allCompleted(h, jobs.length, 25_000);
+      await allCompleted(h, jobs.length, 30_000);
 
-    // BullMQ counts every start of a job in attemptsStarted, the ones ended by a delay too (docs/bullmq.md §1).
-    const activations = (await Promise.all(jobs.map((job) => h.reload(job)))).reduce(
-      (sum, job) => sum + job.attemptsStarted,
-      0,
-    );
-    const calls = (await putStatuses(h)).length;
-    expect(calls).toBeGreaterThanOrEqual(200);
-    // Issue 8's target is at most 2 (a job reserves its slot, then claims it): alone this case
-    // measures 1.67–1.9, and `pnpm bench budget` 1.667 (docs/rate-budget.md). On a machine whose
-    // cores are saturated (the whole suite beside other work) answers are recorded late and some
-    // claims wait once more: 2.1–2.3 was seen. Bounded at 2.5 here, so a return of the old churn
-    // (a recheck every window: 3 and more, growing with the backlog) still fails at once.
-    expect(activations / calls).toBeLessThanOrEqual(2.5);
-  }, 40_000);
+      // BullMQ counts every start of a job in attemptsStarted, the ones ended by a delay too (docs/bullmq.md §1).
+      const activations = (await Promise.all(jobs.map((job) => h.reload(job)))).map(
+        (job) => job.attemptsStarted,
+      );
+      const calls = (await putStatuses(h)).length;
+      expect(calls).toBeGreaterThanOrEqual(200);
+      // A job is activated to reserve its slot, and again to claim it; a claim that finds its window
+      // still full for longer than a short wait takes the next free slot once more (docs/rate-budget.md).
+      // Churn (a recheck every window) grows with the backlog: 10 and more for the last jobs here.
+      expect(Math.max(...activations)).toBeLessThanOrEqual(4);
+      // Alone, the first case measures 1.9 and the second 2.2–2.3 (docs/rate-budget.md). The bounds
+      // leave room for a loaded machine, on which answers are recorded late and some claims wait once more.
+      const total = activations.reduce((sum, n) => sum + n, 0);
+      expect(total / calls).toBeLessThanOrEqual(perCall);
+    },
+    45_000,
+  );
 
   it('When location A has a backlog of 500 jobs, then a job for location B reaches GHL within 2 s of being enqueued', async () => {
     const h = await limitedHarness(10, 1_000, 'sliding');

@@ -19,6 +19,8 @@ function budget(options = { perInterval: 5, intervalMs: 1_000 }, dailyHoldMs = (
 
 const LOC = 'locBudget00000000001';
 
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** A budget of `perInterval` per 10 s with LOCATION_CONCURRENCY `cap`. */
 function cappedBudget(perInterval: number, cap: number): RateBudget {
   return createRateBudget(redis, uniquePrefix('budget'), {
@@ -150,5 +152,45 @@ describe('rate budget: a sliding log with reservations', () => {
     // d waits for its slot, not for a place: no release hands it one.
     expect(await b.release(LOC, 'c')).toBeUndefined();
     expect(await b.holdsPlace(LOC, 'd')).toBe(false);
+  });
+
+  it('When answers take about 300 ms, then a slot planned behind a request not yet answered comes that much later, and one behind an answered request does not', async () => {
+    const b = budget({ perInterval: 1, intervalMs: 1_000 });
+    expect(await b.take(LOC, 'a')).toEqual({ ok: true });
+    await sleep(300);
+    // a's answer: its entry moves to now, and the location learns that answers take about 300 ms.
+    await b.observe(LOC, {}, 200, 'a', 300);
+    const second = await b.take(LOC, 'b');
+    const third = await b.take(LOC, 'c');
+    if (second.ok || third.ok) throw new Error('expected both to be reserved');
+    // b follows an answered request: one interval (1 000 ms) and the 1 % margin after the answer.
+    expect(second.msBeforeNext).toBeGreaterThanOrEqual(1_000);
+    expect(second.msBeforeNext).toBeLessThanOrEqual(1_010);
+    // c follows b's reservation, which GHL will count only when b's answer comes: about 300 ms more
+    // than an interval after b's slot. Planned from the slot alone (1 010 ms), c's claim would find
+    // the window still full of b.
+    const gap = third.msBeforeNext - second.msBeforeNext;
+    expect(gap).toBeGreaterThanOrEqual(1_010 + 280);
+    expect(gap).toBeLessThanOrEqual(1_010 + 340);
+  });
+
+  it('When a claim finds its window full for longer than a short wait, then the job takes the next free slot after the ones already promised, not one between them', async () => {
+    const b = budget({ perInterval: 2, intervalMs: 1_000 });
+    expect(await b.take(LOC, 'a')).toEqual({ ok: true });
+    expect(await b.take(LOC, 'b')).toEqual({ ok: true });
+    const reserved = await Promise.all(['c', 'd', 'e', 'f'].map((holder) => b.take(LOC, holder)));
+    const [c, , , f] = reserved.map((take) => (take.ok ? Number.NaN : Date.now() + take.msBeforeNext));
+    if (c === undefined || f === undefined || Number.isNaN(c) || Number.isNaN(f))
+      throw new Error('expected c to f to be reserved');
+    // a and b are answered 700 ms after they were sent: GHL may have counted them that late.
+    await sleep(700);
+    await b.observe(LOC, {}, 200, 'a', 700);
+    await b.observe(LOC, {}, 200, 'b', 700);
+    // At its slot, c finds a and b still in its window for another ~700 ms, more than a short wait.
+    await sleep(Math.max(0, c - Date.now()) + 5);
+    const claim = await b.take(LOC, 'c');
+    expect(claim).toMatchObject({ ok: false, reserved: true });
+    // e and f keep the slots they were promised: c comes after them.
+    expect(Date.now() + (claim.ok ? 0 : claim.msBeforeNext)).toBeGreaterThan(f);
   });
 });
