@@ -133,7 +133,7 @@ describe('budget across worker processes', () => {
     { latencyMs: 0, perCall: 2.5 },
     { latencyMs: 300, perCall: 3 },
   ])(
-    'When one location has a backlog of 200 jobs at 20 per 1 s and GHL answers after $latencyMs ms, then no job is activated more than 4 times, and at most $perCall times per GHL call on average',
+    'When one location has a backlog of 200 jobs at 20 per 1 s and GHL answers after $latencyMs ms, then no job is activated more than 6 times, and at most $perCall times per GHL call on average',
     async ({ latencyMs, perCall }) => {
       const h = await limitedHarness(20, 1_000, 'sliding');
       await twoWorkers(h, 20, 1_000);
@@ -151,11 +151,12 @@ describe('budget across worker processes', () => {
       const calls = (await putStatuses(h)).length;
       expect(calls).toBeGreaterThanOrEqual(200);
       // A job is activated to reserve its slot, and again to claim it; a claim that finds its window
-      // still full for longer than a short wait takes the next free slot once more (docs/rate-budget.md).
-      // Churn (a recheck every window) grows with the backlog: 10 and more for the last jobs here.
-      expect(Math.max(...activations)).toBeLessThanOrEqual(4);
-      // Alone, the first case measures 1.9 and the second 2.2–2.3 (docs/rate-budget.md). The bounds
-      // leave room for a loaded machine, on which answers are recorded late and some claims wait once more.
+      // still full for longer than a short wait takes the next free slot (docs/rate-budget.md). Measured
+      // here: at most 2 for a job in the first case, 3–4 in the second (alone and beside 3 busy
+      // processes). Churn (a recheck every window) grows with the backlog: 12 for one job here before.
+      expect(Math.max(...activations)).toBeLessThanOrEqual(6);
+      // Measured: 1.9–1.95 per call in the first case, 2.07–2.32 in the second. The bounds leave room
+      // for a loaded machine, on which answers are recorded late and some claims wait once more.
       const total = activations.reduce((sum, n) => sum + n, 0);
       expect(total / calls).toBeLessThanOrEqual(perCall);
     },
