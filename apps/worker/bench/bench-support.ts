@@ -285,10 +285,24 @@ export async function startBaselineWorker(
 
 /** A benchmark flag that must be a positive integer: its value, `fallback` when unset, else a clear error. */
 export function positiveInteger(name: string, raw: string | undefined, fallback: number): number {
+  return integerAtLeast(1, 'a positive integer', name, raw, fallback);
+}
+
+/** As positiveInteger, with 0 allowed (a latency of 0 is a figure, not a missing one). */
+export function nonNegativeInteger(name: string, raw: string | undefined, fallback: number): number {
+  return integerAtLeast(0, 'a non-negative integer', name, raw, fallback);
+}
+
+function integerAtLeast(
+  min: number,
+  what: string,
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1)
-    throw new Error(`--${name} must be a positive integer, got ${raw}`);
+  if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be ${what}, got ${raw}`);
   return value;
 }
 

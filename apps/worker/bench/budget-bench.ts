@@ -41,7 +41,7 @@ import { parseArgs } from 'node:util';
 import type { RecordedCall } from '@closeloop/ghl-sandbox';
 import { enqueueTaskUpdate, type TaskEvent } from '@closeloop/queue';
 import { waitFor } from '@closeloop/test-support';
-import { ms, quantile, round, openBenchWorld, positiveInteger } from './bench-support.js';
+import { ms, quantile, round, openBenchWorld, positiveInteger, nonNegativeInteger } from './bench-support.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -58,12 +58,9 @@ const { values: flags } = parseArgs({
   allowPositionals: true,
 });
 
-function setting(name: keyof typeof flags, fallback: number): number {
+function setting(name: keyof typeof flags, fallback: number, parse = positiveInteger): number {
   const env = process.env[`BENCH_BUDGET_${name.toUpperCase().replace(/-/g, '_')}`];
-  const raw = flags[name] ?? env;
-  // 0 is a latency, not a missing figure.
-  if (name === 'latency-ms' && raw !== undefined && /^0+$/.test(String(raw))) return 0;
-  return positiveInteger(name, raw, fallback);
+  return parse(name, flags[name] ?? env, fallback);
 }
 
 const LOCATIONS = setting('locations', 20);
@@ -73,7 +70,7 @@ const INTERVAL_MS = setting('interval-ms', 10_000);
 const WORKERS = setting('workers', 2);
 const CONCURRENCY = setting('concurrency', 50);
 const TIMEOUT_MS = setting('timeout-s', 300) * 1_000;
-const LATENCY_MS = setting('latency-ms', 0);
+const LATENCY_MS = setting('latency-ms', 0, nonNegativeInteger);
 const WINDOW = flags.window ?? process.env.BENCH_BUDGET_WINDOW ?? 'sliding';
 if (WINDOW !== 'sliding' && WINDOW !== 'fixed') throw new Error(`--window must be sliding or fixed`);
 if (INTERVAL_MS % 1_000 !== 0)

@@ -140,15 +140,18 @@ local function waitForPlace()
   return {0, math.min(ttl, 2 * math.ceil((position + 1) / cap) * took), 0, 1}
 end
 
-local max = tonumber(redis.call('HGET', KEYS[2], 'max') or ARGV[1])
-local interval = tonumber(redis.call('HGET', KEYS[2], 'interval') or ARGV[2])
+-- The location's state in one read.
+local state = redis.call('HMGET', KEYS[2], 'max', 'interval', 'holdUntil', 'lagMean', 'callMean')
+local max = tonumber(state[1] or ARGV[1])
+local interval = tonumber(state[2] or ARGV[2])
 -- The margin: a share of the interval, for the time between a request's slot and GHL counting it
 -- while it is in flight. Once answered, its entry carries the answer's time (OBSERVE), which is never
 -- earlier than GHL's count; slots planned after an entry not answered yet add the expected lag
 -- instead (countedBy below).
 local margin = math.ceil(interval * tonumber(ARGV[3]))
-local holdUntil = tonumber(redis.call('HGET', KEYS[2], 'holdUntil') or '0')
-local lag = tonumber(redis.call('HGET', KEYS[2], 'lagMean') or '0')
+local holdUntil = tonumber(state[3] or '0')
+local lag = tonumber(state[4] or '0')
+local callMean = tonumber(state[5] or '0')
 
 -- When GHL will have counted the request of a log entry, at the latest. An answered one (re-stamped
 -- by OBSERVE) or one GHL reported (ghl@) is there already. One in flight is re-stamped when its
@@ -249,14 +252,13 @@ end
 -- that is reserved, or one free now without a place, is planned so: scanning the log on every take
 -- cost the worker half its jobs/s at a cap of 200 (pnpm bench worker, concurrency 200: 0.74 to 0.39).
 local function planPlaces(at)
-  local callMs = tonumber(redis.call('HGET', KEYS[2], 'callMean') or '0')
-  if cap == 0 or callMs == 0 or count < cap then return at end
+  if cap == 0 or callMean == 0 or count < cap then return at end
   local recent = redis.call('ZREVRANGE', KEYS[1], 0, cap * 4, 'WITHSCORES')
   local open = 0
   for i = 1, #recent, 2 do
     if not answered(recent[i]) then
       open = open + 1
-      if open == cap then return math.max(at, math.max(tonumber(recent[i + 1]), now) + callMs) end
+      if open == cap then return math.max(at, math.max(tonumber(recent[i + 1]), now) + callMean) end
     end
   end
   return at
@@ -285,11 +287,13 @@ return reserve(slot)
 const OBSERVE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- An exponential moving average (a fifth of each sample), from the first sample.
-local function movingMean(field, sample)
-  local mean = redis.call('HGET', KEYS[2], field)
-  if not mean then return sample end
-  return math.floor(tonumber(mean) * 0.8 + sample * 0.2 + 0.5)
+-- One sample of a duration, kept two ways in one read and one write: a high-water mark with a slow
+-- decay, and an exponential moving average (a fifth of each sample, from the first one).
+local function learn(highField, meanField, sample)
+  local kept = redis.call('HMGET', KEYS[2], highField, meanField)
+  local high = math.max(sample, math.floor(tonumber(kept[1] or '0') * 0.9))
+  local mean = kept[2] and math.floor(tonumber(kept[2]) * 0.8 + sample * 0.2 + 0.5) or sample
+  redis.call('HSET', KEYS[2], highField, high, meanField, mean)
 end
 -- How far back GHL's count may reach in the log: its window is measured from when the request
 -- arrived, the log's entries are stamped up to this answer's latency later, and slots add a margin.
@@ -303,23 +307,20 @@ if ARGV[7] ~= '' then
     -- name of its own: the holder's retry is another request, with an entry of its own.
     redis.call('ZREM', KEYS[1], ARGV[7] .. '!sent')
     redis.call('ZADD', KEYS[1], now, ARGV[7] .. '!done@' .. now)
-    -- The lag between a send and its answer, kept high-water with a slow decay: TAKE expects the
-    -- requests still in flight or reserved to be counted this much later.
-    local lag = tonumber(redis.call('HGET', KEYS[2], 'lag') or '0')
+    -- The lag between a send and its answer. Its high-water mark widens the count of missing
+    -- requests below; its mean plans the slots (TAKE expects requests still in flight or reserved to
+    -- be counted this much later). Planned from the high-water mark, every window of a backlog came
+    -- as late as the slowest answer; a claim whose answers came later than the mean waits a moment
+    -- in the worker instead.
     local sample = math.max(0, now - tonumber(sent))
     slack = sample
-    redis.call('HSET', KEYS[2], 'lag', math.max(sample, math.floor(lag * 0.9)))
-    -- Its mean (a moving average) plans the slots (TAKE): planned from the high-water mark, every
-    -- window of a backlog came as late as the slowest answer; a claim whose answers came later than
-    -- the mean waits a moment in the worker instead.
-    redis.call('HSET', KEYS[2], 'lagMean', movingMean('lagMean', sample))
+    learn('lag', 'lagMean', sample)
   end
 end
 if ARGV[9] ~= '' then
-  -- How long the location's calls take, high-water with a slow decay (the waiters' turns).
-  local callMs = tonumber(redis.call('HGET', KEYS[2], 'callMs') or '0')
-  redis.call('HSET', KEYS[2], 'callMs', math.max(tonumber(ARGV[9]), math.floor(callMs * 0.9)))
-  redis.call('HSET', KEYS[2], 'callMean', movingMean('callMean', tonumber(ARGV[9])))
+  -- How long the location's calls take: the high-water mark estimates the waiters' turns, the mean
+  -- plans the places in flight (TAKE).
+  learn('callMs', 'callMean', tonumber(ARGV[9]))
 end
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[2], 'max', ARGV[1]) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], 'interval', ARGV[2]) end

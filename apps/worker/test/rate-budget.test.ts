@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRedisConnection } from '@closeloop/queue';
 import { testRedisUrl, uniquePrefix } from '@closeloop/test-support';
@@ -18,8 +19,6 @@ function budget(options = { perInterval: 5, intervalMs: 1_000 }, dailyHoldMs = (
 }
 
 const LOC = 'locBudget00000000001';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A budget of `perInterval` per 10 s with LOCATION_CONCURRENCY `cap`. */
 function cappedBudget(perInterval: number, cap: number): RateBudget {
